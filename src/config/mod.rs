@@ -1,0 +1,309 @@
+//! The configuration file: typed, strict serde structs (`deny_unknown_fields` everywhere),
+//! `${VAR}` expansion, and validation that names the field path of every problem.
+//! Parsing never touches the network; compiling into a runtime snapshot is `snapshot.rs`'s job.
+
+mod env;
+mod validate;
+
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::path::Path;
+
+pub use validate::Problem;
+
+/// Sections and fields that later capabilities own. They are recognised by name so that a
+/// misspelling is still an unknown-field error, but setting one is refused with a clear
+/// message rather than accepted and silently not enforced.
+type NotYetSupported = Option<serde_yaml::Value>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+    #[serde(default)]
+    pub models: Vec<ModelConfig>,
+    #[serde(default)]
+    pub keys: Vec<KeyConfig>,
+    pub state: NotYetSupported,
+    pub teams: NotYetSupported,
+    pub prices: NotYetSupported,
+    pub redaction: NotYetSupported,
+    pub guardrails: NotYetSupported,
+    pub cache: NotYetSupported,
+    pub audit: NotYetSupported,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: Listen,
+    pub admin_listen: String,
+    pub metrics_listen: String,
+    pub admin_token: Secret,
+    pub threads: usize,
+    pub max_body_bytes: usize,
+    pub grace_period_s: u64,
+    pub watch_config: bool,
+    pub pid_file: String,
+    pub upgrade_sock: String,
+    pub log: LogConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: Listen::One("127.0.0.1:8080".into()),
+            admin_listen: "127.0.0.1:8081".into(),
+            metrics_listen: "127.0.0.1:9091".into(),
+            admin_token: Secret::default(),
+            threads: 2,
+            max_body_bytes: 16 * 1024 * 1024,
+            grace_period_s: 30,
+            watch_config: false,
+            pid_file: "/tmp/tollgate.pid".into(),
+            upgrade_sock: "/tmp/tollgate_upgrade.sock".into(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// `server.listen` takes one address or a list of them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Listen {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Listen {
+    pub fn addresses(&self) -> Vec<&str> {
+        match self {
+            Listen::One(a) => vec![a.as_str()],
+            Listen::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub level: LogLevel,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: LogLevel::Info,
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderType {
+    Openai,
+    Azure,
+    Anthropic,
+    Gemini,
+    OpenaiCompatible,
+    Mock,
+}
+
+impl ProviderType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderType::Openai => "openai",
+            ProviderType::Azure => "azure",
+            ProviderType::Anthropic => "anthropic",
+            ProviderType::Gemini => "gemini",
+            ProviderType::OpenaiCompatible => "openai_compatible",
+            ProviderType::Mock => "mock",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: ProviderType,
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub api_key: Secret,
+    #[serde(default)]
+    pub api_version: String,
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    pub health_check: NotYetSupported,
+    pub mock: Option<MockConfig>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    pub connect_ms: u64,
+    pub first_byte_ms: u64,
+    pub idle_ms: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect_ms: 2000,
+            first_byte_ms: 60_000,
+            idle_ms: 120_000,
+        }
+    }
+}
+
+/// How the built-in mock provider behaves (see `mock_provider`).
+#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MockConfig {
+    /// Delay before the response header.
+    pub latency_ms: u64,
+    /// Number of content events a streamed answer is split into.
+    pub chunks: usize,
+    /// Delay between streamed events.
+    pub chunk_delay_ms: u64,
+    /// Share of requests, 0.0 to 1.0, answered with a 500 error.
+    pub failure_rate: f64,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        MockConfig {
+            latency_ms: 0,
+            chunks: 20,
+            chunk_delay_ms: 0,
+            failure_rate: 0.0,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    Priority,
+    Weighted,
+    Latency,
+    Cost,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub name: String,
+    #[serde(default = "default_strategy")]
+    pub strategy: Strategy,
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: usize,
+    pub targets: Vec<TargetConfig>,
+}
+
+fn default_strategy() -> Strategy {
+    Strategy::Priority
+}
+
+fn default_max_attempts() -> usize {
+    3
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    pub provider: String,
+    pub model: String,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    pub name: String,
+    pub team: Option<String>,
+    pub key_sha256: Option<String>,
+    /// Plaintext key, accepted for development with a warning.
+    pub key: Option<Secret>,
+    pub models: Option<Vec<String>>,
+    pub limits: NotYetSupported,
+    pub budget: NotYetSupported,
+    pub redaction: NotYetSupported,
+}
+
+/// A parsed and validated configuration, with the warnings validation produced.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<Problem>,
+}
+
+/// Read, expand, parse and validate a configuration file. Every problem found is returned,
+/// each naming its field path, so `tollgate check` can print them all at once.
+pub fn load_file(path: &Path) -> Result<Loaded, Vec<Problem>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![Problem::new(
+            "",
+            format!("cannot read {}: {e}", path.display()),
+        )]
+    })?;
+    load_str(&text, &|name| std::env::var(name).ok())
+}
+
+/// As `load_file`, from text, with the environment given as a lookup (tests pass their own).
+pub fn load_str(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, Vec<Problem>> {
+    let mut value: serde_yaml::Value = serde_yaml::from_str(text)
+        .map_err(|e| vec![Problem::new("", format!("invalid YAML: {e}"))])?;
+    if value.is_null() {
+        value = serde_yaml::Value::Mapping(Default::default());
+    }
+    env::expand(&mut value, lookup)?;
+    let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        vec![Problem::new(path, e.into_inner().to_string())]
+    })?;
+    let report = validate::validate(&config);
+    if report.errors.is_empty() {
+        Ok(Loaded {
+            config,
+            warnings: report.warnings,
+        })
+    } else {
+        Err(report.errors)
+    }
+}
+
+#[cfg(test)]
+mod tests;

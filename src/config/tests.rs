@@ -1,0 +1,131 @@
+use super::*;
+
+fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+    move |name| {
+        pairs
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    }
+}
+
+fn errors(yaml: &str) -> Vec<String> {
+    match load_str(yaml, &env(&[])) {
+        Ok(_) => vec![],
+        Err(p) => p.iter().map(ToString::to_string).collect(),
+    }
+}
+
+const MINIMAL: &str = "providers:\n  - { name: local, type: mock }\nmodels:\n  - name: demo\n    targets: [{ provider: local, model: m }]\nkeys:\n  - { name: dev, key: tg-dev }\n";
+
+#[test]
+fn minimal_file_loads_with_defaults() {
+    let loaded = load_str(MINIMAL, &env(&[])).unwrap();
+    let c = loaded.config;
+    assert_eq!(c.server.listen.addresses(), ["127.0.0.1:8080"]);
+    assert_eq!(c.server.max_body_bytes, 16 * 1024 * 1024);
+    assert_eq!(c.models[0].max_attempts, 3);
+    assert_eq!(c.providers[0].timeouts.first_byte_ms, 60_000);
+    assert_eq!(
+        loaded.warnings.len(),
+        1,
+        "plaintext key warns: {:?}",
+        loaded.warnings
+    );
+}
+
+#[test]
+fn env_expansion_with_defaults_and_types() {
+    let yaml = "server:\n  threads: ${T:-4}\n  listen: [\"${HOST}:${PORT:-9000}\", 127.0.0.1:1]\n  admin_token: \"$${LITERAL}\"\n";
+    let c = load_str(yaml, &env(&[("HOST", "0.0.0.0")])).unwrap().config;
+    assert_eq!(c.server.threads, 4);
+    assert_eq!(c.server.listen.addresses(), ["0.0.0.0:9000", "127.0.0.1:1"]);
+    assert_eq!(c.server.admin_token.expose(), "${LITERAL}");
+    let c = load_str(yaml, &env(&[("HOST", "::1"), ("T", "8"), ("PORT", "")])).unwrap_err();
+    assert!(c[0].to_string().contains("server.listen[0]"), "{c:?}");
+}
+
+#[test]
+fn a_variable_with_no_value_and_no_default_names_its_field() {
+    let e = errors("providers:\n  - { name: o, type: openai, api_key: \"${OPENAI_KEY}\" }\n");
+    assert_eq!(
+        e,
+        ["providers[0].api_key: environment variable OPENAI_KEY is not set and has no default"]
+    );
+}
+
+#[test]
+fn unknown_fields_and_wrong_types_name_their_path() {
+    let e = errors("server:\n  listn: 1\n");
+    assert!(
+        e[0].starts_with("server") && e[0].contains("listn"),
+        "{e:?}"
+    );
+    let e = errors("models:\n  - name: x\n    max_attempts: many\n    targets: []\n");
+    assert!(e[0].starts_with("models[0].max_attempts"), "{e:?}");
+    let e = errors("providers:\n  - { name: x, type: openia }\n");
+    assert!(e[0].starts_with("providers[0].type"), "{e:?}");
+    let e = errors("nonsense: 1\n");
+    assert!(e[0].contains("nonsense"), "{e:?}");
+}
+
+#[test]
+fn references_names_and_addresses_are_checked() {
+    let yaml = "server: { listen: nowhere, threads: 0 }\nproviders:\n  - { name: a, type: mock }\n  - { name: a, type: openai_compatible }\nmodels:\n  - name: m\n    targets: [{ provider: b, model: x }]\n  - name: m\n    targets: []\nkeys:\n  - { name: k, key: x, key_sha256: abc }\n  - { name: j }\n";
+    let e = errors(yaml);
+    for expected in [
+        "server.listen: \"nowhere\" is not an address",
+        "server.threads: must be at least 1",
+        "providers[1].name: duplicate provider name",
+        "providers[1].base_url: required for openai_compatible",
+        "models[0].targets[0].provider: no provider named \"b\"",
+        "models[1].name: duplicate model name",
+        "models[1].targets: at least one target is required",
+        "keys[0]: set key_sha256 or key, not both",
+        "keys[1]: one of key_sha256 or key is required",
+    ] {
+        assert!(
+            e.iter().any(|p| p.starts_with(expected)),
+            "missing {expected:?} in {e:#?}"
+        );
+    }
+}
+
+#[test]
+fn settings_of_capabilities_not_built_yet_are_refused_not_ignored() {
+    let yaml = format!("{MINIMAL}budget_typo: 1\n");
+    assert!(errors(&yaml)[0].contains("budget_typo"));
+    let yaml = format!("{MINIMAL}cache: {{ enabled: true }}\n");
+    assert_eq!(
+        errors(&yaml),
+        ["cache: this section is not supported by this version yet"]
+    );
+    let yaml = MINIMAL.replace(
+        "key: tg-dev }",
+        "key: tg-dev, budget: { usd: 5, period: daily } }",
+    );
+    assert_eq!(
+        errors(&yaml),
+        ["keys[0].budget: not supported by this version yet"]
+    );
+}
+
+#[test]
+fn secrets_do_not_print() {
+    let c = load_str(
+        "providers:\n  - { name: o, type: openai, api_key: sk-very-secret }\n",
+        &env(&[]),
+    )
+    .unwrap()
+    .config;
+    assert!(!format!("{c:?}").contains("sk-very-secret"));
+}
+
+#[test]
+fn expand_str_edge_cases() {
+    let e = env(&[("A", "1")]);
+    assert_eq!(env::expand_str("x${A}y${B:-2}z$", &e).unwrap(), "x1y2z$");
+    assert!(env::expand_str("${A", &e).is_err());
+    assert!(env::expand_str("${}", &e).is_err());
+    assert!(env::expand_str("${A-B}", &e).is_err());
+}

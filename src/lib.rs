@@ -1,0 +1,18 @@
+//! Tollgate: an AI gateway on Pingora. Start reading at `proxy` (the request path) and
+//! `server` (how the process is assembled).
+
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod lifecycle;
+pub mod logging;
+pub mod metrics;
+pub mod mock_provider;
+pub mod providers;
+pub mod proxy;
+pub mod resolve;
+pub mod routing;
+pub mod secret;
+pub mod server;
+pub mod snapshot;

@@ -1,0 +1,266 @@
+//! Admission: route the path, authenticate the key, read and bound the body, parse it and
+//! resolve the model. Everything here runs before any provider is contacted, so whatever it
+//! refuses never costs an upstream call.
+
+use super::context::Route;
+use crate::auth::{self, VirtualKey};
+use crate::error::GatewayError;
+use crate::snapshot::{Model, Snapshot};
+use bytes::{Bytes, BytesMut};
+use pingora_proxy::Session;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+pub fn route(method: &http::Method, path: &str) -> Result<Route, GatewayError> {
+    let path = path.trim_end_matches('/');
+    let (route, allowed) = match path {
+        "/v1/chat/completions" | "/chat/completions" => {
+            (Route::ChatCompletions, http::Method::POST)
+        }
+        "/v1/embeddings" | "/embeddings" => (Route::Embeddings, http::Method::POST),
+        "/v1/models" | "/models" => (Route::Models, http::Method::GET),
+        _ => {
+            return Err(GatewayError::RouteNotFound(
+                path.chars().take(100).collect(),
+            ))
+        }
+    };
+    if *method != allowed {
+        return Err(GatewayError::MethodNotAllowed(method.to_string()));
+    }
+    Ok(route)
+}
+
+pub fn authenticate(
+    headers: &http::HeaderMap,
+    snapshot: &Snapshot,
+) -> Result<Arc<VirtualKey>, GatewayError> {
+    let presented = auth::presented_key(headers).ok_or_else(|| {
+        GatewayError::InvalidApiKey(
+            "missing API key: send Authorization: Bearer <key> or x-api-key".into(),
+        )
+    })?;
+    snapshot
+        .keys
+        .lookup(presented)
+        .ok_or_else(|| GatewayError::InvalidApiKey("invalid API key".into()))
+}
+
+/// Read the whole body, refusing more than `max` bytes: first by the declared length, before
+/// reading anything, then by counting, for chunked uploads that declare none.
+pub async fn read_body(session: &mut Session, max: usize) -> Result<Bytes, GatewayError> {
+    let declared = session
+        .req_header()
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max) {
+        discard_rest(session).await;
+        return Err(GatewayError::RequestTooLarge(max));
+    }
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(0));
+    loop {
+        match session.read_request_body().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > max {
+                    discard_rest(session).await;
+                    return Err(GatewayError::RequestTooLarge(max));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body.freeze()),
+            Err(e) => {
+                return Err(GatewayError::InvalidRequest(format!(
+                    "could not read the request body: {}",
+                    e.etype().as_str()
+                )))
+            }
+        }
+    }
+}
+
+/// Most of what a refused upload still has in flight: read and dropped, so that closing the
+/// connection does not reset it (a reset can destroy the 413 before the client reads it).
+/// Bounded in bytes and time; whatever is left after that is the client's problem.
+const DISCARD_BYTES: usize = 8 * 1024 * 1024;
+const DISCARD_TIME: std::time::Duration = std::time::Duration::from_secs(1);
+
+async fn discard_rest(session: &mut Session) {
+    let mut left = DISCARD_BYTES;
+    let _ = tokio::time::timeout(DISCARD_TIME, async {
+        while let Ok(Some(chunk)) = session.read_request_body().await {
+            left = left.saturating_sub(chunk.len());
+            if left == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// A parsed API request: the client's JSON object and the bytes it came as.
+pub struct ParsedRequest {
+    pub model: String,
+    pub stream: bool,
+    pub json: Map<String, Value>,
+    pub raw: Bytes,
+}
+
+impl ParsedRequest {
+    /// The body for a target serving `upstream_model`: the client's own bytes when the model
+    /// name is unchanged (no re-serialisation of a large prompt), else the object re-encoded.
+    pub fn body_for(&self, upstream_model: &str) -> Result<Bytes, GatewayError> {
+        if upstream_model == self.model {
+            return Ok(self.raw.clone());
+        }
+        let mut json = self.json.clone();
+        json.insert("model".into(), Value::String(upstream_model.into()));
+        serde_json::to_vec(&json)
+            .map(Bytes::from)
+            .map_err(|e| GatewayError::Internal(format!("encoding the upstream body: {e}")))
+    }
+}
+
+/// Parse and check the fields the gateway relies on, in the order a client would fix them.
+pub fn parse(route: Route, raw: Bytes) -> Result<ParsedRequest, GatewayError> {
+    let invalid = |m: String| GatewayError::InvalidRequest(m);
+    if raw.is_empty() {
+        return Err(invalid(
+            "the request body is empty; expected a JSON object".into(),
+        ));
+    }
+    let value: Value = serde_json::from_slice(&raw)
+        .map_err(|e| invalid(format!("the body is not valid JSON: {e}")))?;
+    let Value::Object(json) = value else {
+        return Err(invalid("the body must be a JSON object".into()));
+    };
+    let model = match json.get("model") {
+        Some(Value::String(m)) if !m.is_empty() => m.clone(),
+        Some(Value::String(_)) | None => {
+            return Err(invalid("missing required field: model".into()))
+        }
+        Some(_) => return Err(invalid("model must be a string".into())),
+    };
+    let stream = match json.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(invalid("stream must be a boolean".into())),
+    };
+    match route {
+        Route::ChatCompletions => match json.get("messages") {
+            Some(Value::Array(m)) if !m.is_empty() => {
+                if m.iter().any(|msg| !msg.is_object()) {
+                    return Err(invalid("each of messages must be an object".into()));
+                }
+            }
+            Some(Value::Array(_)) => return Err(invalid("messages must not be empty".into())),
+            Some(_) => return Err(invalid("messages must be an array".into())),
+            None => return Err(invalid("missing required field: messages".into())),
+        },
+        Route::Embeddings => match json.get("input") {
+            Some(Value::String(_)) | Some(Value::Array(_)) => {}
+            Some(_) => return Err(invalid("input must be a string or an array".into())),
+            None => return Err(invalid("missing required field: input".into())),
+        },
+        Route::Models | Route::Unknown => {}
+    }
+    Ok(ParsedRequest {
+        model,
+        stream,
+        json,
+        raw,
+    })
+}
+
+/// The configured model a request names, if this key may use it.
+pub fn resolve_model<'s>(
+    snapshot: &'s Snapshot,
+    key: &VirtualKey,
+    name: &str,
+) -> Result<&'s Model, GatewayError> {
+    let model = snapshot
+        .models
+        .get(name)
+        .ok_or_else(|| GatewayError::ModelNotFound(name.chars().take(200).collect()))?;
+    if !key.allows(name) {
+        return Err(GatewayError::ModelNotAllowed(name.to_string()));
+    }
+    Ok(model)
+}
+
+/// `GET /v1/models`: the models this key may use and some enabled provider serves, in the
+/// OpenAI list format.
+pub fn models_list(snapshot: &Snapshot, key: &VirtualKey) -> Bytes {
+    let data: Vec<Value> = snapshot
+        .model_order
+        .iter()
+        .filter(|m| key.allows(m))
+        .filter(|m| snapshot.models.get(*m).is_some_and(|m| m.targets.iter().any(|t| t.provider.enabled)))
+        .map(|m| serde_json::json!({ "id": m, "object": "model", "created": 0, "owned_by": "tollgate" }))
+        .collect();
+    Bytes::from(serde_json::json!({ "object": "list", "data": data }).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(body: &str) -> Result<ParsedRequest, GatewayError> {
+        parse(Route::ChatCompletions, Bytes::from(body.to_string()))
+    }
+
+    #[test]
+    fn routes_and_methods() {
+        assert_eq!(
+            route(&http::Method::POST, "/v1/chat/completions"),
+            Ok(Route::ChatCompletions)
+        );
+        assert_eq!(route(&http::Method::GET, "/v1/models/"), Ok(Route::Models));
+        assert_eq!(
+            route(&http::Method::GET, "/v1/chat/completions")
+                .unwrap_err()
+                .status(),
+            405
+        );
+        assert_eq!(
+            route(&http::Method::POST, "/v2/x").unwrap_err().status(),
+            404
+        );
+    }
+
+    #[test]
+    fn bad_bodies_are_invalid_requests() {
+        for body in [
+            "",
+            "{",
+            "[]",
+            r#"{"messages":[{"role":"user","content":"x"}]}"#,
+            r#"{"model":7,"messages":[]}"#,
+            r#"{"model":"m"}"#,
+            r#"{"model":"m","messages":{}}"#,
+            r#"{"model":"m","messages":[]}"#,
+            r#"{"model":"m","messages":[1]}"#,
+            r#"{"model":"m","messages":[{}],"stream":"yes"}"#,
+        ] {
+            let e = p(body).err().unwrap_or_else(|| panic!("accepted {body:?}"));
+            assert_eq!(e.code(), "invalid_request", "{body}");
+        }
+        let bad_utf8 = parse(
+            Route::ChatCompletions,
+            Bytes::from_static(b"{\"model\":\"m\xff\",\"messages\":[{}]}"),
+        );
+        assert_eq!(bad_utf8.err().map(|e| e.status()), Some(400));
+    }
+
+    #[test]
+    fn body_is_reused_unless_the_model_changes() {
+        let r = p(r#"{"model":"demo","messages":[{"role":"user","content":"hi"}],"stream":true}"#)
+            .unwrap();
+        assert!(r.stream);
+        assert_eq!(r.body_for("demo").unwrap(), r.raw);
+        let other: Value = serde_json::from_slice(&r.body_for("gpt-4o").unwrap()).unwrap();
+        assert_eq!(other["model"], "gpt-4o");
+        assert_eq!(other["messages"][0]["content"], "hi");
+    }
+}

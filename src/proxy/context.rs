@@ -1,0 +1,74 @@
+//! The per-request context: what one request has learned so far, split by stage, so each
+//! later capability adds a field to the stage that owns it rather than to one flat struct.
+
+use crate::auth::VirtualKey;
+use crate::lifecycle::InFlight;
+use crate::snapshot::Snapshot;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The API routes the gateway serves; a closed set, matched exhaustively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    ChatCompletions,
+    Embeddings,
+    Models,
+    /// Any other path: answered 404 (or 405) in the OpenAI shape.
+    Unknown,
+}
+
+impl Route {
+    pub fn label(self) -> &'static str {
+        match self {
+            Route::ChatCompletions => "chat_completions",
+            Route::Embeddings => "embeddings",
+            Route::Models => "models",
+            Route::Unknown => "unknown",
+        }
+    }
+}
+
+pub struct RequestCtx {
+    pub started: Instant,
+    pub request_id: String,
+    /// The configuration this request runs on, from its first phase to `logging`.
+    pub snapshot: Option<Arc<Snapshot>>,
+    pub admission: Admission,
+    pub upstream: UpstreamOutcome,
+    _in_flight: InFlight,
+}
+
+/// Who asked for what: filled by the admission stage.
+#[derive(Default)]
+pub struct Admission {
+    pub route: Option<Route>,
+    pub key: Option<Arc<VirtualKey>>,
+    /// The configured model name (never a raw client string: it labels metrics).
+    pub model: Option<String>,
+    pub stream: bool,
+}
+
+/// What the exchange with providers did: filled by selection and the answer stages.
+#[derive(Default)]
+pub struct UpstreamOutcome {
+    pub attempts: u32,
+    pub provider: Option<String>,
+    pub upstream_model: Option<String>,
+    /// The stable code of the error the client received, if any.
+    pub error_code: Option<&'static str>,
+    /// The client went away before its answer was complete.
+    pub client_gone: bool,
+}
+
+impl RequestCtx {
+    pub fn new(request_id: String) -> Self {
+        RequestCtx {
+            started: Instant::now(),
+            request_id,
+            snapshot: None,
+            admission: Admission::default(),
+            upstream: UpstreamOutcome::default(),
+            _in_flight: InFlight::enter(),
+        }
+    }
+}

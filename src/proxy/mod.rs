@@ -1,0 +1,216 @@
+//! `impl ProxyHttp`: the gateway's request path, read top to bottom.
+//!
+//! Tollgate drives each exchange from `request_filter` (see docs/architecture.md): the body
+//! must be read to find the model, and Pingora re-sends an already-read body only from its
+//! 64 KiB retry buffer, while prompts are routinely larger. So `request_filter` admits the
+//! request, runs the exchange with the provider itself, writes the answer and returns
+//! `Ok(true)`; `logging`, which Pingora always runs, records the outcome.
+
+pub mod admission;
+mod context;
+mod exchange;
+mod respond;
+
+pub use context::{RequestCtx, Route};
+pub use exchange::scrub;
+
+use crate::error::GatewayError;
+use crate::metrics::METRICS;
+use crate::providers::Operation;
+use crate::snapshot::Snapshot;
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use pingora::connectors::http::Connector;
+use pingora::upstreams::peer::HttpPeer;
+use pingora_proxy::{FailToProxy, ProxyHttp, Session};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub struct Gateway {
+    /// The configuration in force; each request loads it once.
+    pub config: Arc<ArcSwap<Snapshot>>,
+    /// Pingora's pooled connector (keep-alive, TLS) for every provider.
+    connector: Connector,
+}
+
+impl Gateway {
+    pub fn new(config: Arc<ArcSwap<Snapshot>>) -> Self {
+        Gateway {
+            config,
+            connector: Connector::new(None),
+        }
+    }
+
+    /// Admission, then the exchange. Every `Err` is answered in the client's API shape by
+    /// the caller; nothing here has written to the client when it returns one.
+    async fn handle(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<(), GatewayError> {
+        let snapshot = self.config.load_full();
+        ctx.snapshot = Some(snapshot.clone());
+        let (method, path) = {
+            let req = session.req_header();
+            (req.method.clone(), req.uri.path().to_string())
+        };
+        let route = admission::route(&method, &path)?;
+        ctx.admission.route = Some(route);
+        let key = admission::authenticate(&session.req_header().headers, &snapshot)?;
+        ctx.admission.key = Some(key.clone());
+
+        let op = match route {
+            Route::Models => {
+                let body = admission::models_list(&snapshot, &key);
+                return respond::json(session, ctx, 200, body)
+                    .await
+                    .map_err(|e| GatewayError::Internal(e.to_string()));
+            }
+            Route::ChatCompletions => Operation::ChatCompletions,
+            Route::Embeddings => Operation::Embeddings,
+            Route::Unknown => return Err(GatewayError::RouteNotFound(path)),
+        };
+        let raw = admission::read_body(session, snapshot.max_body_bytes).await?;
+        let request = admission::parse(route, raw)?;
+        ctx.admission.stream = request.stream;
+        let model = admission::resolve_model(&snapshot, &key, &request.model)?;
+        ctx.admission.model = Some(model.name.clone());
+        exchange::run(&self.connector, session, ctx, model, op, &request).await
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::new(new_request_id())
+    }
+
+    async fn request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<bool> {
+        if let Err(e) = self.handle(session, ctx).await {
+            // A refused request may leave its body unread; the connection cannot carry
+            // another request after it.
+            if !session.is_body_done() {
+                session.set_keepalive(None);
+            }
+            respond::error(session, ctx, &e).await;
+        }
+        Ok(true)
+    }
+
+    /// Never reached: `request_filter` answers every request itself.
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut RequestCtx,
+    ) -> pingora::Result<Box<HttpPeer>> {
+        Err(pingora::Error::explain(
+            pingora::ErrorType::InternalError,
+            "requests are proxied from request_filter",
+        ))
+    }
+
+    /// Errors Pingora raises itself (an unreadable request head, say) get the OpenAI shape too.
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &pingora::Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        if session.response_written().is_some() {
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
+        let error = match e.etype() {
+            pingora::ErrorType::HTTPStatus(400) | pingora::ErrorType::InvalidHTTPHeader => {
+                GatewayError::InvalidRequest("malformed HTTP request".into())
+            }
+            _ => GatewayError::Internal("internal error".into()),
+        };
+        respond::error(session, ctx, &error).await;
+        FailToProxy {
+            error_code: error.status(),
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(
+        &self,
+        session: &mut Session,
+        _e: Option<&pingora::Error>,
+        ctx: &mut RequestCtx,
+    ) {
+        let status = session
+            .response_written()
+            .map(|r| r.status.as_u16())
+            .unwrap_or(0);
+        let route = ctx.admission.route.map(Route::label).unwrap_or("unknown");
+        let model = ctx.admission.model.as_deref().unwrap_or("");
+        let provider = ctx.upstream.provider.as_deref().unwrap_or("");
+        let key = ctx
+            .admission
+            .key
+            .as_ref()
+            .map(|k| k.name.as_str())
+            .unwrap_or("");
+        METRICS
+            .requests_total
+            .with_label_values(&[route, model, provider, key, status_label(status)])
+            .inc();
+        METRICS
+            .request_duration_seconds
+            .with_label_values(&[route, model, provider])
+            .observe(ctx.started.elapsed().as_secs_f64());
+    }
+}
+
+/// Status as a label without allocating on the request path.
+fn status_label(status: u16) -> &'static str {
+    match status {
+        200 => "200",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        413 => "413",
+        429 => "429",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        0 => "0",
+        s if s < 300 => "2xx",
+        s if s < 500 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// A request id unique within the process and unlikely to repeat across processes:
+/// a per-process random prefix and a counter.
+fn new_request_id() -> String {
+    static PREFIX: once_cell::sync::Lazy<u64> = once_cell::sync::Lazy::new(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
+        h.finish()
+    });
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "tg-{:012x}-{:08x}",
+        *PREFIX & 0xffff_ffff_ffff,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}

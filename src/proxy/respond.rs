@@ -1,0 +1,73 @@
+//! Writing answers the gateway makes itself: response heads with the `x-tollgate-*` headers
+//! every answer carries, JSON bodies with explicit framing, errors in the client's API shape,
+//! and the SSE error event that ends a broken stream.
+
+use super::context::RequestCtx;
+use crate::error::GatewayError;
+use crate::lifecycle;
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora_proxy::Session;
+
+/// A response head with the headers every answer carries.
+pub fn header(status: u16, ctx: &RequestCtx) -> pingora::Result<ResponseHeader> {
+    let mut resp = ResponseHeader::build(status, Some(8))?;
+    resp.insert_header("x-request-id", ctx.request_id.as_str())?;
+    if let Some(p) = &ctx.upstream.provider {
+        resp.insert_header("x-tollgate-provider", p.as_str())?;
+    }
+    if let Some(m) = &ctx.upstream.upstream_model {
+        resp.insert_header("x-tollgate-model", m.as_str())?;
+    }
+    resp.insert_header("x-tollgate-attempts", ctx.upstream.attempts.to_string())?;
+    if lifecycle::draining() {
+        resp.insert_header(http::header::CONNECTION, "close")?;
+    }
+    Ok(resp)
+}
+
+/// Write a whole answer whose length is known.
+pub async fn write(
+    session: &mut Session,
+    resp: ResponseHeader,
+    body: Bytes,
+) -> pingora::Result<()> {
+    if lifecycle::draining() {
+        session.set_keepalive(None);
+    }
+    session.write_response_header(Box::new(resp), false).await?;
+    session.write_response_body(Some(body), true).await
+}
+
+pub async fn json(
+    session: &mut Session,
+    ctx: &RequestCtx,
+    status: u16,
+    body: Bytes,
+) -> pingora::Result<()> {
+    let mut resp = header(status, ctx)?;
+    resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+    resp.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
+    write(session, resp, body).await
+}
+
+/// An error in the OpenAI shape, with its status and the `x-tollgate-*` headers.
+pub async fn error(session: &mut Session, ctx: &mut RequestCtx, e: &GatewayError) {
+    ctx.upstream.error_code = Some(e.code());
+    if let Err(werr) = json(session, ctx, e.status(), e.openai_body()).await {
+        ctx.upstream.client_gone = true;
+        log::debug!(
+            "request {}: could not write the error answer: {werr}",
+            ctx.request_id
+        );
+    }
+}
+
+/// `data: {"error":{...}}`: the last event of a stream that broke after it started.
+pub fn sse_error_event(e: &GatewayError) -> Bytes {
+    let mut out = Vec::with_capacity(160);
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(&e.openai_body());
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}

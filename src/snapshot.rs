@@ -1,0 +1,133 @@
+//! The immutable runtime compiled from one validated configuration: key index, providers,
+//! models and their targets. A request loads one `Arc<Snapshot>` at its start and reads only
+//! that, so a reload (swapping the `ArcSwap`) never changes a request mid-way.
+
+use crate::auth::{self, KeyIndex, VirtualKey};
+use crate::config::{Config, ProviderType, Strategy};
+use crate::providers::{Endpoint, Provider};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub struct Snapshot {
+    pub max_body_bytes: usize,
+    pub keys: KeyIndex,
+    pub models: HashMap<String, Model>,
+    /// Model names in configuration order, for `GET /v1/models`.
+    pub model_order: Vec<String>,
+    pub providers: Vec<Arc<Provider>>,
+}
+
+pub struct Model {
+    pub name: String,
+    pub strategy: Strategy,
+    pub max_attempts: usize,
+    pub targets: Vec<Target>,
+}
+
+pub struct Target {
+    pub provider: Arc<Provider>,
+    /// The model name the provider knows.
+    pub model: String,
+    pub weight: u32,
+}
+
+impl Snapshot {
+    /// Compile a validated configuration. `mock_addrs` holds the loopback address the gateway
+    /// opened for each `mock` provider. Fails only on what validation cannot know (a mock
+    /// provider with no address), never on user input that `config::validate` accepted.
+    pub fn compile(
+        config: &Config,
+        mock_addrs: &HashMap<String, SocketAddr>,
+    ) -> Result<Snapshot, String> {
+        let mut providers: HashMap<&str, Arc<Provider>> = HashMap::new();
+        let mut provider_list = Vec::new();
+        for p in &config.providers {
+            let endpoint = match p.kind {
+                ProviderType::Mock => {
+                    let addr = mock_addrs
+                        .get(&p.name)
+                        .ok_or_else(|| format!("mock provider {:?} has no listener", p.name))?;
+                    Endpoint {
+                        tls: false,
+                        host: addr.ip().to_string(),
+                        port: addr.port(),
+                        base_path: "/v1".into(),
+                    }
+                }
+                ProviderType::Openai => {
+                    Endpoint::parse(p.base_url.as_deref().unwrap_or("https://api.openai.com"))?
+                }
+                _ => Endpoint::parse(p.base_url.as_deref().unwrap_or_default())?,
+            };
+            let provider = Arc::new(Provider {
+                name: p.name.clone(),
+                kind: p.kind,
+                endpoint,
+                api_key: p.api_key.clone(),
+                timeouts: p.timeouts,
+                enabled: p.kind == ProviderType::Mock || !p.api_key.is_empty(),
+            });
+            providers.insert(&p.name, provider.clone());
+            provider_list.push(provider);
+        }
+        let mut models = HashMap::new();
+        let mut model_order = Vec::new();
+        for m in &config.models {
+            let targets = m
+                .targets
+                .iter()
+                .map(|t| {
+                    let provider = providers
+                        .get(t.provider.as_str())
+                        .cloned()
+                        .ok_or_else(|| format!("no provider {:?}", t.provider))?;
+                    Ok(Target {
+                        provider,
+                        model: t.model.clone(),
+                        weight: t.weight,
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            model_order.push(m.name.clone());
+            models.insert(
+                m.name.clone(),
+                Model {
+                    name: m.name.clone(),
+                    strategy: m.strategy,
+                    max_attempts: m.max_attempts,
+                    targets,
+                },
+            );
+        }
+        let mut keys = KeyIndex::default();
+        for k in &config.keys {
+            let digest = match (&k.key_sha256, &k.key) {
+                (Some(hex), _) => auth::parse_digest(hex)
+                    .ok_or_else(|| format!("key {:?}: bad digest", k.name))?,
+                (None, Some(plain)) => auth::digest(plain.expose()),
+                (None, None) => return Err(format!("key {:?} has no key", k.name)),
+            };
+            keys.insert(
+                digest,
+                VirtualKey {
+                    name: k.name.clone(),
+                    team: k.team.clone(),
+                    models: k.models.as_ref().map(|m| m.iter().cloned().collect()),
+                },
+            );
+        }
+        Ok(Snapshot {
+            max_body_bytes: config.server.max_body_bytes,
+            keys,
+            models,
+            model_order,
+            providers: provider_list,
+        })
+    }
+
+    /// Whether any provider can take traffic (for `/readyz`).
+    pub fn any_provider_enabled(&self) -> bool {
+        self.providers.iter().any(|p| p.enabled)
+    }
+}

@@ -1,0 +1,313 @@
+//! Test harness: the real `tollgate` binary on free loopback ports, mock upstreams on port 0
+//! that record what they received, and small raw-socket helpers for what an HTTP client
+//! library would refuse to send.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub use tollgate::config::MockConfig;
+pub use tollgate::mock_provider::{Recorded, Recorder};
+
+pub const KEY: &str = "tg-test-key";
+pub const PROVIDER_KEY: &str = "sk-provider-secret-123456";
+
+/// A running gateway process; killed when dropped.
+pub struct Gateway {
+    child: Child,
+    pub api: SocketAddr,
+    pub admin: SocketAddr,
+    pub metrics: SocketAddr,
+    pub dir: tempfile::TempDir,
+    log: PathBuf,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+impl Gateway {
+    /// Start the gateway with `body` (the YAML after the `server` section) and ready it.
+    /// The listen ports are chosen free by the kernel; a collision in the short window before
+    /// the gateway binds them shows as an early exit and is retried on new ports.
+    pub async fn start(body: &str) -> Gateway {
+        Self::start_with(body, "").await
+    }
+
+    /// As `start`, with extra lines for the `server` section.
+    pub async fn start_with(body: &str, server_extra: &str) -> Gateway {
+        for _ in 0..5 {
+            if let Some(gw) = Self::try_start(body, server_extra).await {
+                return gw;
+            }
+        }
+        panic!("the gateway did not start");
+    }
+
+    async fn try_start(body: &str, server_extra: &str) -> Option<Gateway> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (api, admin, metrics) = (free_port(), free_port(), free_port());
+        let yaml = format!(
+            "server:\n  listen: 127.0.0.1:{api}\n  admin_listen: 127.0.0.1:{admin}\n  metrics_listen: 127.0.0.1:{metrics}\n  threads: 2\n  pid_file: {pid}\n  upgrade_sock: {sock}\n{server_extra}\n{body}",
+            pid = dir.path().join("pid").display(),
+            sock = dir.path().join("upgrade.sock").display(),
+        );
+        let conf = dir.path().join("tollgate.yaml");
+        std::fs::write(&conf, yaml).expect("write config");
+        let log = dir.path().join("gateway.log");
+        let child = spawn_gateway(&["-c", conf.to_str().expect("utf-8 path")], &log, &[]);
+        let mut gw = Gateway {
+            child,
+            api: format!("127.0.0.1:{api}").parse().ok()?,
+            admin: format!("127.0.0.1:{admin}").parse().ok()?,
+            metrics: format!("127.0.0.1:{metrics}").parse().ok()?,
+            dir,
+            log,
+        };
+        if gw.wait_ready().await {
+            Some(gw)
+        } else {
+            None
+        }
+    }
+
+    /// Poll `/healthz` until it answers; false when the process exited first.
+    async fn wait_ready(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = reqwest::Client::new();
+        loop {
+            if let Ok(r) = client
+                .get(format!("http://{}/healthz", self.admin))
+                .send()
+                .await
+            {
+                if r.status() == 200 && tokio::net::TcpStream::connect(self.api).await.is_ok() {
+                    return true;
+                }
+            }
+            let exited = self.child.try_wait().ok().flatten().is_some();
+            if exited || Instant::now() > deadline {
+                eprintln!("gateway log:\n{}", self.log_text());
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.api)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Wait for the process to exit by itself; `None` after `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill {sig} failed");
+    }
+
+    pub async fn metrics_text(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.metrics))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn spawn_gateway(args: &[&str], log: &PathBuf, env: &[(&str, &str)]) -> Child {
+    let out = std::fs::File::create(log).expect("log file");
+    let err = out.try_clone().expect("log file");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .env_remove("RUST_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawn tollgate")
+}
+
+/// Run `tollgate` with `args` to completion; (exit code, stdout + stderr).
+pub fn run_cli(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .output()
+        .expect("run tollgate");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// A mock OpenAI-format upstream on an ephemeral port, recording every request.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub recorder: Recorder,
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Upstream {
+    pub async fn start(config: MockConfig) -> Upstream {
+        let recorder = Recorder::default();
+        let (addr, stop) = tollgate::mock_provider::spawn(config, Some(recorder.clone()))
+            .await
+            .expect("mock upstream");
+        Upstream {
+            addr,
+            recorder,
+            _stop: stop,
+        }
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.recorder.requests()
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+}
+
+/// An address where nothing listens: connections are refused.
+pub fn dead_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+}
+
+/// A one-shot raw upstream: reads one request head and body, then writes `response` as-is
+/// and closes. For answers no well-behaved server gives (a broken stream, an echoed key).
+pub async fn raw_upstream(response: Vec<u8>, then_hang: bool) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let response = response.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                // Read until the head and its declared body are in.
+                loop {
+                    let n = s.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(end) = find(&buf, b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                        let len = head
+                            .lines()
+                            .find_map(|l| {
+                                l.strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                let auth = String::from_utf8_lossy(&buf)
+                    .lines()
+                    .find_map(|l| {
+                        l.to_lowercase()
+                            .starts_with("authorization:")
+                            .then(|| l[14..].trim().to_string())
+                    })
+                    .unwrap_or_default();
+                let response = String::from_utf8_lossy(&response).replace("{AUTH}", &auth);
+                let _ = s.write_all(response.as_bytes()).await;
+                if then_hang {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Send raw bytes to `addr` and read what comes back until the peer closes (or `limit`).
+pub fn raw_exchange(
+    addr: SocketAddr,
+    request: &[u8],
+    shutdown_write: bool,
+    limit: Duration,
+) -> String {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(limit)).expect("timeout");
+    // The server may answer (and stop reading) before everything is sent; what it answered
+    // is still read below.
+    let _ = s.write_all(request);
+    if shutdown_write {
+        s.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    }
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A provider block for an OpenAI-compatible upstream at `base_url`.
+pub fn provider(name: &str, base_url: &str, extra: &str) -> String {
+    format!(
+        "  - name: {name}\n    type: openai_compatible\n    base_url: {base_url}\n    api_key: {PROVIDER_KEY}\n{extra}"
+    )
+}
+
+/// The usual test configuration: one model `m` served by provider `p` at `base_url` as
+/// upstream model `up-m`, a key `tg-test-key` for every model and a key `tg-narrow` for `other`.
+pub fn config_for(base_url: &str, provider_extra: &str) -> String {
+    format!(
+        "providers:\n{}\nmodels:\n  - name: m\n    targets: [{{ provider: p, model: up-m }}]\n  - name: same\n    targets: [{{ provider: p, model: same }}]\n  - name: other\n    targets: [{{ provider: p, model: other }}]\nkeys:\n  - {{ name: test, team: t, key: {KEY} }}\n  - {{ name: narrow, key: tg-narrow, models: [other] }}\n",
+        provider("p", base_url, provider_extra)
+    )
+}
+
+pub fn chat_body(model: &str, stream: bool, content: &str) -> serde_json::Value {
+    serde_json::json!({ "model": model, "stream": stream, "messages": [{ "role": "user", "content": content }] })
+}
