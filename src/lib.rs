@@ -9,6 +9,7 @@ pub mod lifecycle;
 pub mod logging;
 pub mod metrics;
 pub mod mock_provider;
+pub mod net;
 pub mod providers;
 pub mod proxy;
 pub mod resolve;

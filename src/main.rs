@@ -5,6 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tollgate::config::MockConfig;
 
+// Measured on the load test: fewer cycles in allocation-heavy request handling than glibc's
+// malloc, with flatter tail latency under many threads.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tollgate",

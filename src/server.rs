@@ -56,6 +56,9 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
         daemon: opts.daemon,
         grace_period_seconds: Some(config.server.grace_period_s),
         graceful_shutdown_timeout_seconds: Some(1),
+        // One runtime per thread: a request never migrates, so no cross-thread wake-ups
+        // (measured in load-tests/RESULTS.md).
+        work_stealing: false,
         ..ServerConf::default()
     };
     let opt = Opt {
