@@ -192,45 +192,63 @@ async fn refused_requests_never_reach_the_upstream() {
     assert_eq!(up.requests().len(), 1);
 }
 
-#[tokio::test]
-async fn an_upstream_refusing_connections_is_a_502() {
-    let dead = dead_addr();
-    let gw = Gateway::start(&config_for(&format!("http://{dead}/v1"), "")).await;
+/// Model `m` on provider `p` at `bad_url`; model `good` on a working upstream.
+fn with_a_good_model(bad_url: &str, bad_extra: &str, good: &Upstream) -> String {
+    format!(
+        "providers:\n{}\n{}\nmodels:\n  - name: m\n    targets: [{{ provider: p, model: up-m }}]\n  - name: good\n    targets: [{{ provider: ok, model: up-good }}]\nkeys:\n  - {{ name: test, key: {KEY} }}\n",
+        provider("p", bad_url, bad_extra),
+        provider("ok", &good.base_url(), "")
+    )
+}
+
+async fn serves_good(gw: &Gateway, good: &Upstream) {
+    let before = good.requests().len();
     let resp = reqwest::Client::new()
         .post(gw.url("/v1/chat/completions"))
         .bearer_auth(KEY)
-        .json(&chat_body("m", false, "x"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.headers()["x-tollgate-provider"], "p");
-    assert_eq!(resp.headers()["x-tollgate-attempts"], "1");
-    expect_error(resp, 502, "upstream_error").await;
-    let up = Upstream::start(MockConfig::default()).await;
-    // The gateway is still up and serves the next request normally (another provider).
-    let gw2 = Gateway::start(&config_for(&up.base_url(), "")).await;
-    works(&gw2).await;
-    let resp = reqwest::Client::new()
-        .get(gw.url("/v1/models"))
-        .bearer_auth(KEY)
+        .json(&chat_body("good", true, "still there?"))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().ends_with("data: [DONE]\n\n"));
+    assert_eq!(good.requests().len(), before + 1);
+}
+
+#[tokio::test]
+async fn an_upstream_refusing_connections_is_a_502() {
+    let good = Upstream::start(MockConfig::default()).await;
+    let dead = dead_addr();
+    let gw = Gateway::start(&with_a_good_model(&format!("http://{dead}/v1"), "", &good)).await;
+    for stream in [false, true] {
+        let resp = reqwest::Client::new()
+            .post(gw.url("/v1/chat/completions"))
+            .bearer_auth(KEY)
+            .json(&chat_body("m", stream, "x"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["x-tollgate-provider"], "p");
+        assert_eq!(resp.headers()["x-tollgate-attempts"], "1");
+        expect_error(resp, 502, "upstream_error").await;
+    }
+    serves_good(&gw, &good).await;
 }
 
 #[tokio::test]
 async fn an_upstream_that_never_answers_is_a_504_after_first_byte_ms() {
-    let up = Upstream::start(MockConfig {
+    let good = Upstream::start(MockConfig::default()).await;
+    let hanging = Upstream::start(MockConfig {
         latency_ms: 60_000,
         ..MockConfig::default()
     })
     .await;
-    let gw = Gateway::start(&config_for(
-        &up.base_url(),
+    let yaml = with_a_good_model(
+        &hanging.base_url(),
         "    timeouts: { first_byte_ms: 400 }\n",
-    ))
-    .await;
+        &good,
+    );
+    let gw = Gateway::start(&yaml).await;
     let started = Instant::now();
     let resp = reqwest::Client::new()
         .post(gw.url("/v1/chat/completions"))
@@ -245,7 +263,8 @@ async fn an_upstream_that_never_answers_is_a_504_after_first_byte_ms() {
         took >= Duration::from_millis(400) && took < Duration::from_secs(10),
         "{took:?}"
     );
-    assert_eq!(up.requests().len(), 1);
+    assert_eq!(hanging.requests().len(), 1);
+    serves_good(&gw, &good).await;
 }
 
 #[tokio::test]

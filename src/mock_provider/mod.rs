@@ -10,8 +10,8 @@ use bytes::{Buf, BytesMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 const MAX_HEAD: usize = 64 * 1024;
 const MAX_BODY: usize = 256 * 1024 * 1024;
@@ -75,7 +75,7 @@ impl MockServer {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => {
                         let _ = stream.set_nodelay(true);
-                        tokio::spawn(self.clone().connection(stream));
+                        tokio::spawn(self.clone().serve_connection(stream));
                     }
                     Err(e) => log::warn!("mock provider: accept failed: {e}"),
                 },
@@ -88,7 +88,11 @@ impl MockServer {
         }
     }
 
-    async fn connection(self: Arc<Self>, mut stream: TcpStream) {
+    /// Serve requests on one connection (plain TCP, or TLS a test wrapped it in) until it closes.
+    pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
+        self: Arc<Self>,
+        mut stream: S,
+    ) {
         let mut buf = BytesMut::with_capacity(8 * 1024);
         loop {
             let (req, keep_alive) = match read_request(&mut stream, &mut buf).await {
@@ -104,7 +108,11 @@ impl MockServer {
         }
     }
 
-    async fn respond(&self, stream: &mut TcpStream, req: &Recorded) -> std::io::Result<()> {
+    async fn respond<S: AsyncWrite + Unpin>(
+        &self,
+        stream: &mut S,
+        req: &Recorded,
+    ) -> std::io::Result<()> {
         if self.config.latency_ms > 0 {
             tokio::time::sleep(Duration::from_millis(self.config.latency_ms)).await;
         }
@@ -167,9 +175,9 @@ impl MockServer {
         }
     }
 
-    async fn write_stream(
+    async fn write_stream<S: AsyncWrite + Unpin>(
         &self,
-        stream: &mut TcpStream,
+        stream: &mut S,
         events: Vec<Vec<u8>>,
     ) -> std::io::Result<()> {
         let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n";
@@ -183,12 +191,18 @@ impl MockServer {
             frame.extend_from_slice(event);
             frame.extend_from_slice(b"\r\n");
             stream.write_all(&frame).await?;
+            stream.flush().await?;
         }
-        stream.write_all(b"0\r\n\r\n").await
+        stream.write_all(b"0\r\n\r\n").await?;
+        stream.flush().await
     }
 }
 
-async fn write_whole(stream: &mut TcpStream, status: u16, body: &[u8]) -> std::io::Result<()> {
+async fn write_whole<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    status: u16,
+    body: &[u8],
+) -> std::io::Result<()> {
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
@@ -201,12 +215,13 @@ async fn write_whole(stream: &mut TcpStream, status: u16, body: &[u8]) -> std::i
     )
     .into_bytes();
     out.extend_from_slice(body);
-    stream.write_all(&out).await
+    stream.write_all(&out).await?;
+    stream.flush().await
 }
 
 /// Read one request (head and `content-length` body). `Ok(None)`: the peer closed cleanly.
-async fn read_request(
-    stream: &mut TcpStream,
+async fn read_request<S: AsyncRead + Unpin>(
+    stream: &mut S,
     buf: &mut BytesMut,
 ) -> std::io::Result<Option<(Recorded, bool)>> {
     let invalid = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());

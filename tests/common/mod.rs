@@ -44,15 +44,24 @@ impl Gateway {
 
     /// As `start`, with extra lines for the `server` section.
     pub async fn start_with(body: &str, server_extra: &str) -> Gateway {
+        Self::start_full(body, server_extra, &[]).await
+    }
+
+    /// As `start`, with environment variables for the gateway process.
+    pub async fn start_with_env(body: &str, env: &[(&str, &str)]) -> Gateway {
+        Self::start_full(body, "", env).await
+    }
+
+    async fn start_full(body: &str, server_extra: &str, env: &[(&str, &str)]) -> Gateway {
         for _ in 0..5 {
-            if let Some(gw) = Self::try_start(body, server_extra).await {
+            if let Some(gw) = Self::try_start(body, server_extra, env).await {
                 return gw;
             }
         }
         panic!("the gateway did not start");
     }
 
-    async fn try_start(body: &str, server_extra: &str) -> Option<Gateway> {
+    async fn try_start(body: &str, server_extra: &str, env: &[(&str, &str)]) -> Option<Gateway> {
         let dir = tempfile::tempdir().expect("tempdir");
         let (api, admin, metrics) = (free_port(), free_port(), free_port());
         let yaml = format!(
@@ -63,7 +72,7 @@ impl Gateway {
         let conf = dir.path().join("tollgate.yaml");
         std::fs::write(&conf, yaml).expect("write config");
         let log = dir.path().join("gateway.log");
-        let child = spawn_gateway(&["-c", conf.to_str().expect("utf-8 path")], &log, &[]);
+        let child = spawn_gateway(&["-c", conf.to_str().expect("utf-8 path")], &log, env);
         let mut gw = Gateway {
             child,
             api: format!("127.0.0.1:{api}").parse().ok()?,
