@@ -17,3 +17,5 @@ pub mod routing;
 pub mod secret;
 pub mod server;
 pub mod snapshot;
+pub mod sse;
+pub mod translate;

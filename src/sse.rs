@@ -1,0 +1,272 @@
+//! Server-sent events: an incremental, bounded decoder over arbitrary byte chunks and the
+//! matching encoder. Pure: no I/O, no clocks.
+//!
+//! The decoder follows the WHATWG event-stream rules the providers rely on: lines end in
+//! `\n`, `\r\n` or `\r`; an empty line dispatches the event; `event:` names it; several
+//! `data:` lines join with `\n`; lines starting with `:` are comments; one space after the
+//! colon is dropped; `id:` and `retry:` are accepted and ignored. An event with no `data`
+//! line is not dispatched. A line or event longer than the limit is an error, so a broken
+//! upstream cannot make the gateway buffer without bound.
+
+use std::fmt;
+
+/// One event: its `event:` name, if any, and its data (lines joined with `\n`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SseEvent {
+    pub event: Option<String>,
+    pub data: String,
+}
+
+impl SseEvent {
+    /// An unnamed event (OpenAI and Gemini streams).
+    pub fn data(data: impl Into<String>) -> Self {
+        SseEvent {
+            event: None,
+            data: data.into(),
+        }
+    }
+
+    /// A named event (Anthropic streams: `event: content_block_delta`).
+    pub fn named(event: impl Into<String>, data: impl Into<String>) -> Self {
+        SseEvent {
+            event: Some(event.into()),
+            data: data.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseError(pub String);
+
+impl fmt::Display for SseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SseError {}
+
+/// The default bound on one event (its lines together): far above any real provider event.
+pub const MAX_EVENT_BYTES: usize = 4 * 1024 * 1024;
+
+pub struct SseDecoder {
+    /// Bytes of the current, unfinished line.
+    line: Vec<u8>,
+    /// The previous chunk ended in `\r`: a `\n` starting the next one belongs to it.
+    after_cr: bool,
+    event: Option<String>,
+    data: String,
+    has_data: bool,
+    size: usize,
+    max: usize,
+}
+
+impl Default for SseDecoder {
+    fn default() -> Self {
+        Self::new(MAX_EVENT_BYTES)
+    }
+}
+
+impl SseDecoder {
+    pub fn new(max_event_bytes: usize) -> Self {
+        SseDecoder {
+            line: Vec::new(),
+            after_cr: false,
+            event: None,
+            data: String::new(),
+            has_data: false,
+            size: 0,
+            max: max_event_bytes,
+        }
+    }
+
+    /// Feed the next chunk; complete events are appended to `out` in order.
+    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseError> {
+        let mut rest = chunk;
+        if rest.is_empty() {
+            return Ok(());
+        }
+        if self.after_cr {
+            self.after_cr = false;
+            if let Some(tail) = rest.strip_prefix(b"\n") {
+                rest = tail;
+            }
+        }
+        while let Some(pos) = rest.iter().position(|b| *b == b'\n' || *b == b'\r') {
+            let (head, tail) = rest.split_at(pos);
+            self.push_bytes(head)?;
+            let is_cr = tail.first() == Some(&b'\r');
+            rest = tail.get(1..).unwrap_or_default();
+            if is_cr {
+                match rest.first() {
+                    Some(b'\n') => rest = rest.get(1..).unwrap_or_default(),
+                    None => self.after_cr = true,
+                    Some(_) => {}
+                }
+            }
+            let line = std::mem::take(&mut self.line);
+            self.line(&line, out)?;
+            self.line = line;
+            self.line.clear();
+        }
+        self.push_bytes(rest)
+    }
+
+    /// The stream ended. A final event not followed by a blank line is dispatched (servers
+    /// that close right after the last `data:` line are common); a half line is an error.
+    pub fn finish(&mut self, out: &mut Vec<SseEvent>) -> Result<(), SseError> {
+        if !self.line.is_empty() {
+            let line = std::mem::take(&mut self.line);
+            self.line(&line, out)?;
+        }
+        self.dispatch(out);
+        Ok(())
+    }
+
+    fn push_bytes(&mut self, bytes: &[u8]) -> Result<(), SseError> {
+        self.size += bytes.len();
+        if self.size > self.max {
+            return Err(SseError(format!("an event exceeded {} bytes", self.max)));
+        }
+        self.line.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn line(&mut self, line: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseError> {
+        if line.is_empty() {
+            self.dispatch(out);
+            return Ok(());
+        }
+        let line = std::str::from_utf8(line)
+            .map_err(|_| SseError("an event is not valid UTF-8".into()))?;
+        if line.starts_with(':') {
+            return Ok(());
+        }
+        let (field, value) = match line.split_once(':') {
+            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+            None => (line, ""),
+        };
+        match field {
+            "data" => {
+                if self.has_data {
+                    self.data.push('\n');
+                }
+                self.data.push_str(value);
+                self.has_data = true;
+            }
+            "event" => self.event = Some(value.to_string()),
+            _ => {} // id, retry, and unknown fields are ignored, as the standard says
+        }
+        Ok(())
+    }
+
+    fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
+        if self.has_data {
+            out.push(SseEvent {
+                event: self.event.take(),
+                data: std::mem::take(&mut self.data),
+            });
+        }
+        self.event = None;
+        self.data.clear();
+        self.has_data = false;
+        self.size = 0;
+    }
+}
+
+/// Append `ev` in wire form: `event: NAME\n` when named, one `data:` line per line of data,
+/// and the blank line that ends it.
+pub fn encode(ev: &SseEvent, out: &mut Vec<u8>) {
+    if let Some(name) = &ev.event {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'\n');
+    }
+    for line in ev.data.split('\n') {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(chunks: &[&[u8]]) -> Result<Vec<SseEvent>, SseError> {
+        let mut d = SseDecoder::default();
+        let mut out = Vec::new();
+        for c in chunks {
+            d.feed(c, &mut out)?;
+        }
+        d.finish(&mut out)?;
+        Ok(out)
+    }
+
+    const STREAM: &[u8] = b": keep-alive\r\nevent: message_start\r\ndata: {\"a\":1}\r\n\r\ndata: line one\ndata:line two\n\nevent: ping\ndata: {}\r\rid: 7\nretry: 10\ndata: [DONE]\n\n";
+
+    fn expected() -> Vec<SseEvent> {
+        vec![
+            SseEvent::named("message_start", "{\"a\":1}"),
+            SseEvent::data("line one\nline two"),
+            SseEvent::named("ping", "{}"),
+            SseEvent::data("[DONE]"),
+        ]
+    }
+
+    #[test]
+    fn decodes_names_comments_multiline_and_every_line_ending() {
+        assert_eq!(decode_all(&[STREAM]).unwrap(), expected());
+    }
+
+    #[test]
+    fn every_split_into_two_or_three_chunks_decodes_the_same() {
+        for i in 0..=STREAM.len() {
+            for j in i..=STREAM.len() {
+                let got = decode_all(&[&STREAM[..i], &STREAM[i..j], &STREAM[j..]]).unwrap();
+                assert_eq!(got, expected(), "split at {i}, {j}");
+            }
+        }
+    }
+
+    #[test]
+    fn byte_by_byte_decodes_the_same() {
+        let chunks: Vec<&[u8]> = STREAM.chunks(1).collect();
+        assert_eq!(decode_all(&chunks).unwrap(), expected());
+    }
+
+    #[test]
+    fn a_last_event_without_blank_line_is_kept_and_empty_events_are_dropped() {
+        assert_eq!(
+            decode_all(&[b"\n\nevent: x\n\ndata: tail"]).unwrap(),
+            vec![SseEvent::data("tail")]
+        );
+    }
+
+    #[test]
+    fn oversized_events_and_bad_utf8_are_errors() {
+        let mut d = SseDecoder::new(16);
+        let mut out = Vec::new();
+        assert!(d.feed(b"data: 0123456789abcdefghij", &mut out).is_err());
+        let mut d = SseDecoder::new(16);
+        // Many small events are fine: the bound is per event.
+        for _ in 0..100 {
+            d.feed(b"data: 0123\n\n", &mut out).unwrap();
+        }
+        assert_eq!(out.len(), 100);
+        assert!(decode_all(&[b"data: \xff\n\n"]).is_err());
+    }
+
+    #[test]
+    fn encode_round_trips() {
+        let mut wire = Vec::new();
+        for ev in expected() {
+            encode(&ev, &mut wire);
+        }
+        assert_eq!(decode_all(&[&wire]).unwrap(), expected());
+        let mut one = Vec::new();
+        encode(&SseEvent::named("message_stop", "{}"), &mut one);
+        assert_eq!(one, b"event: message_stop\ndata: {}\n\n");
+    }
+}
