@@ -7,6 +7,7 @@
 //! SSE event at a time and emit zero or more events of the other format.
 
 pub mod anthropic;
+pub mod dispatch;
 pub mod gemini;
 
 use crate::sse::SseEvent;

@@ -1,1 +1,0 @@
-//! OpenAI Chat Completions <-> Google Gemini generateContent. (Being written.)
