@@ -1,12 +1,22 @@
-//! The `mock` provider: a simulated OpenAI-format provider served over real HTTP/1.1 on a
-//! loopback port. The gateway opens one per `mock` provider so mock traffic crosses the whole
-//! proxy path; `tollgate mock` runs one standalone (load tests); tests start one on port 0 with
-//! a `Recorder` to assert what an upstream received.
+//! The `mock` provider: a simulated provider served over real HTTP/1.1 on a loopback port,
+//! speaking three dialects: OpenAI (`POST .../chat/completions`, `.../embeddings`,
+//! `GET .../models`), Anthropic Messages (`POST .../v1/messages`) and Gemini
+//! (`POST .../models/{model}:generateContent` and `:streamGenerateContent`). The gateway opens
+//! one per `mock` provider so mock traffic crosses the whole proxy path; `tollgate mock` runs
+//! one standalone (load tests); tests start one on port 0 with a `Recorder` to assert what an
+//! upstream received.
+//!
+//! What is said is decided by pure functions (`script` for the content, one module per
+//! dialect for the wire format); this module only routes and writes.
 
 pub mod answers;
+pub mod anthropic;
+pub mod gemini;
+pub mod script;
 
 use crate::config::MockConfig;
 use bytes::{Buf, BytesMut};
+use script::Answer;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -117,70 +127,32 @@ impl MockServer {
             tokio::time::sleep(Duration::from_millis(self.config.latency_ms)).await;
         }
         let id = self.ids.fetch_add(1, Ordering::Relaxed);
-        if self.config.failure_rate > 0.0 && unit_random(id) < self.config.failure_rate {
-            let body = answers::error("simulated failure", "server_error", "mock_failure");
-            return write_whole(stream, 500, &body).await;
-        }
-        let created = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let path = req.path.split('?').next().unwrap_or("");
-        match (req.method.as_str(), path) {
-            ("POST", p) if p.ends_with("/chat/completions") => match answers::parse_chat(&req.body)
-            {
-                Ok(ask) if ask.stream => {
-                    let events = answers::chat_stream_events(&ask, self.config.chunks, id, created);
-                    self.write_stream(stream, events).await
-                }
-                Ok(ask) => {
-                    write_whole(
-                        stream,
-                        200,
-                        &answers::chat_completion(&ask, self.config.chunks, id, created),
-                    )
-                    .await
-                }
-                Err(e) => {
-                    write_whole(
-                        stream,
-                        400,
-                        &answers::error(&e, "invalid_request_error", "invalid_request"),
-                    )
-                    .await
-                }
-            },
-            ("POST", p) if p.ends_with("/embeddings") => match answers::embeddings(&req.body) {
-                Ok(body) => write_whole(stream, 200, &body).await,
-                Err(e) => {
-                    write_whole(
-                        stream,
-                        400,
-                        &answers::error(&e, "invalid_request_error", "invalid_request"),
-                    )
-                    .await
-                }
-            },
-            ("GET", p) if p.ends_with("/models") => {
-                write_whole(stream, 200, &answers::models()).await
-            }
-            _ => {
-                write_whole(
-                    stream,
-                    404,
-                    &answers::error("no such route", "invalid_request_error", "not_found"),
-                )
-                .await
-            }
+        let answer = if self.config.failure_rate > 0.0 && unit_random(id) < self.config.failure_rate
+        {
+            Dialect::of(&req.path).failure()
+        } else {
+            let created = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            answer(req, self.config.chunks, id, created)
+        };
+        match answer {
+            Answer::Whole { status, body } => write_whole(stream, status, &body).await,
+            Answer::Stream {
+                content_type,
+                events,
+            } => self.write_stream(stream, content_type, events).await,
         }
     }
 
     async fn write_stream<S: AsyncWrite + Unpin>(
         &self,
         stream: &mut S,
+        content_type: &str,
         events: Vec<Vec<u8>>,
     ) -> std::io::Result<()> {
-        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n";
+        let head = format!("HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n");
         stream.write_all(head.as_bytes()).await?;
         let delay = Duration::from_millis(self.config.chunk_delay_ms);
         for (i, event) in events.iter().enumerate() {
@@ -198,6 +170,88 @@ impl MockServer {
     }
 }
 
+/// The dialect a path speaks, for its errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    OpenAi,
+    Anthropic,
+    Gemini,
+}
+
+impl Dialect {
+    fn of(path: &str) -> Dialect {
+        let bare = path.split('?').next().unwrap_or("");
+        if gemini::route(path).is_some() || bare.starts_with("/v1beta/") {
+            Dialect::Gemini
+        } else if bare.ends_with("/v1/messages") || bare.contains("/v1/messages/") {
+            Dialect::Anthropic
+        } else {
+            Dialect::OpenAi
+        }
+    }
+
+    fn error(self, status: u16, message: &str) -> Answer {
+        let body = match self {
+            Dialect::OpenAi => {
+                let (kind, code) = match status {
+                    404 => ("invalid_request_error", "not_found"),
+                    _ => ("server_error", "mock_failure"),
+                };
+                answers::error(message, kind, code)
+            }
+            Dialect::Anthropic => {
+                let kind = match status {
+                    404 => "not_found_error",
+                    _ => "api_error",
+                };
+                anthropic::error(kind, message)
+            }
+            Dialect::Gemini => gemini::error(status, message),
+        };
+        Answer::Whole { status, body }
+    }
+
+    /// The injected failure (`failure_rate`): a 500 in the dialect's error shape.
+    fn failure(self) -> Answer {
+        self.error(500, "simulated failure")
+    }
+}
+
+/// The mock's answer to a request, by route; pure but for its arguments (`id` numbers the
+/// answer, `created` is OpenAI's timestamp).
+pub fn answer(req: &Recorded, chunks: usize, id: u64, created: u64) -> Answer {
+    let path = req.path.split('?').next().unwrap_or("");
+    let openai_invalid = |e: &str| Answer::Whole {
+        status: 400,
+        body: answers::error(e, "invalid_request_error", "invalid_request"),
+    };
+    match (req.method.as_str(), path) {
+        ("POST", p) if p.ends_with("/chat/completions") => match answers::parse_chat(&req.body) {
+            Ok(ask) if ask.stream => Answer::Stream {
+                content_type: "text/event-stream",
+                events: answers::chat_stream_events(&ask, chunks, id, created),
+            },
+            Ok(ask) => Answer::Whole {
+                status: 200,
+                body: answers::chat_completion(&ask, chunks, id, created),
+            },
+            Err(e) => openai_invalid(&e),
+        },
+        ("POST", p) if p.ends_with("/embeddings") => match answers::embeddings(&req.body) {
+            Ok(body) => Answer::Whole { status: 200, body },
+            Err(e) => openai_invalid(&e),
+        },
+        ("GET", p) if p.ends_with("/models") => Answer::Whole {
+            status: 200,
+            body: answers::models(),
+        },
+        ("POST", p) if p.ends_with("/v1/messages") => anthropic::answer(req, chunks, id),
+        ("POST", _) if gemini::route(&req.path).is_some() => gemini::answer(req, chunks, id)
+            .unwrap_or_else(|| Dialect::Gemini.error(404, "no such route")),
+        _ => Dialect::of(&req.path).error(404, "no such route"),
+    }
+}
+
 async fn write_whole<S: AsyncWrite + Unpin>(
     stream: &mut S,
     status: u16,
@@ -206,6 +260,8 @@ async fn write_whole<S: AsyncWrite + Unpin>(
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
         _ => "Internal Server Error",
     };
@@ -329,12 +385,4 @@ pub fn run_standalone(listen: &str, config: MockConfig, threads: usize) -> std::
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failure_injection_matches_its_rate() {
-        let failures = (0..10_000).filter(|i| unit_random(*i) < 0.25).count();
-        assert!((2300..2700).contains(&failures), "{failures}");
-    }
-}
+mod tests;
