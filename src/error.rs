@@ -2,6 +2,7 @@
 //! OpenAI error type and a low-cardinality label for metrics. Rendering into the client's
 //! API shape happens here and nowhere else.
 
+use crate::translate::ApiFormat;
 use bytes::Bytes;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,6 +23,9 @@ pub enum GatewayError {
     RequestTooLarge(usize),
     #[error("{0}")]
     Upstream(String),
+    /// A provider's own error answer (400, 404, 429, 5xx), status kept, message passed on.
+    #[error("{message}")]
+    Provider { status: u16, message: String },
     #[error("no healthy provider for model {0:?}")]
     NoHealthyProvider(String),
     #[error("{0}")]
@@ -40,6 +44,7 @@ impl GatewayError {
             GatewayError::MethodNotAllowed(_) => 405,
             GatewayError::RequestTooLarge(_) => 413,
             GatewayError::Upstream(_) => 502,
+            GatewayError::Provider { status, .. } => *status,
             GatewayError::NoHealthyProvider(_) => 503,
             GatewayError::UpstreamTimeout(_) => 504,
             GatewayError::Internal(_) => 500,
@@ -57,6 +62,13 @@ impl GatewayError {
             GatewayError::MethodNotAllowed(_) => "method_not_allowed",
             GatewayError::RequestTooLarge(_) => "request_too_large",
             GatewayError::Upstream(_) => "upstream_error",
+            GatewayError::Provider { status, .. } => match status {
+                400 | 422 => "invalid_request",
+                404 => "not_found",
+                413 => "request_too_large",
+                429 => "rate_limit_exceeded",
+                _ => "upstream_error",
+            },
             GatewayError::NoHealthyProvider(_) => "no_healthy_provider",
             GatewayError::UpstreamTimeout(_) => "upstream_timeout",
             GatewayError::Internal(_) => "internal_error",
@@ -69,7 +81,8 @@ impl GatewayError {
             401 => "authentication_error",
             403 => "permission_error",
             404 => "not_found_error",
-            413 | 400 | 405 => "invalid_request_error",
+            413 | 400 | 405 | 422 => "invalid_request_error",
+            429 => "rate_limit_error",
             _ => "api_error",
         }
     }
@@ -84,10 +97,78 @@ impl GatewayError {
 
     /// Whether another provider target may succeed where this attempt failed.
     pub fn retryable(&self) -> bool {
-        matches!(
-            self,
-            GatewayError::Upstream(_) | GatewayError::UpstreamTimeout(_)
-        )
+        match self {
+            GatewayError::Upstream(_) | GatewayError::UpstreamTimeout(_) => true,
+            GatewayError::Provider { status, .. } => {
+                matches!(status, 429 | 500 | 502 | 503 | 504 | 529)
+            }
+            _ => false,
+        }
+    }
+
+    /// Anthropic's `error.type` for this status.
+    fn anthropic_type(&self) -> &'static str {
+        match self.status() {
+            400 | 405 | 422 => "invalid_request_error",
+            401 => "authentication_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            413 => "request_too_large",
+            429 => "rate_limit_error",
+            529 => "overloaded_error",
+            _ => "api_error",
+        }
+    }
+
+    /// The error body in the client's API shape.
+    pub fn body(&self, format: ApiFormat) -> Bytes {
+        match format {
+            ApiFormat::Anthropic => self.anthropic_body(),
+            ApiFormat::OpenAi | ApiFormat::Gemini => self.openai_body(),
+        }
+    }
+
+    /// `{"type":"error","error":{"type","message"}}`, the Anthropic error shape.
+    pub fn anthropic_body(&self) -> Bytes {
+        let body = serde_json::json!({
+            "type": "error",
+            "error": { "type": self.anthropic_type(), "message": self.to_string() }
+        });
+        Bytes::from(body.to_string())
+    }
+
+    /// The last event of a stream that broke after it started, in the client's format:
+    /// `data: {"error":{...}}` (OpenAI) or `event: error` (Anthropic). Never followed by
+    /// `[DONE]` or `message_stop`, so a client can tell it from a complete answer.
+    pub fn sse_event(&self, format: ApiFormat) -> Bytes {
+        let (name, body) = match format {
+            ApiFormat::Anthropic => (Some("error".to_string()), self.anthropic_body()),
+            ApiFormat::OpenAi | ApiFormat::Gemini => (None, self.openai_body()),
+        };
+        let event = crate::sse::SseEvent {
+            event: name,
+            data: String::from_utf8_lossy(&body).into_owned(),
+        };
+        let mut out = Vec::with_capacity(body.len() + 24);
+        crate::sse::encode(&event, &mut out);
+        Bytes::from(out)
+    }
+
+    /// A provider's error answer as the client should see it: its status and message kept,
+    /// except that a provider refusing *our* credentials (401, 403) is the gateway's fault,
+    /// not the client's, and becomes a 502.
+    pub fn from_provider(provider: &str, status: u16, body: &[u8]) -> GatewayError {
+        match status {
+            401 | 403 => GatewayError::Upstream(format!(
+                "provider {provider} rejected the gateway's credentials ({status})"
+            )),
+            400..=599 => GatewayError::Provider {
+                status,
+                message: provider_message(body)
+                    .unwrap_or_else(|| format!("provider {provider} answered {status}")),
+            },
+            _ => GatewayError::Upstream(format!("provider {provider} answered {status}")),
+        }
     }
 
     /// `{"error":{"message","type","code","param"}}`, the OpenAI error shape.
@@ -104,6 +185,15 @@ impl GatewayError {
     }
 }
 
+/// The message of an error body in OpenAI, Anthropic or Gemini shape: all three keep it at
+/// `error.message`.
+fn provider_message(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v.pointer("/error/message")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +207,46 @@ mod tests {
         assert_eq!(v["error"]["param"], "model");
         assert_eq!(e.status(), 404);
         assert!(v["error"]["message"].as_str().unwrap().contains("nope"));
+    }
+
+    #[test]
+    fn errors_render_in_the_anthropic_shape_and_as_stream_events() {
+        let e = GatewayError::InvalidApiKey("bad key".into());
+        let v: serde_json::Value = serde_json::from_slice(&e.body(ApiFormat::Anthropic)).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"type":"error","error":{"type":"authentication_error","message":"bad key"}})
+        );
+        let ev = GatewayError::Upstream("broke".into()).sse_event(ApiFormat::Anthropic);
+        assert!(ev.starts_with(b"event: error\ndata: {"));
+        let ev = GatewayError::Upstream("broke".into()).sse_event(ApiFormat::OpenAi);
+        assert!(ev.starts_with(b"data: {\"error\":"));
+    }
+
+    #[test]
+    fn provider_errors_keep_their_meaning_except_credentials() {
+        let anthropic = br#"{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: too big"}}"#;
+        let e = GatewayError::from_provider("a", 400, anthropic);
+        assert_eq!(
+            (e.status(), e.code(), e.to_string().as_str()),
+            (400, "invalid_request", "max_tokens: too big")
+        );
+        let e =
+            GatewayError::from_provider("a", 401, br#"{"error":{"message":"invalid x-api-key"}}"#);
+        assert_eq!((e.status(), e.code()), (502, "upstream_error"));
+        assert!(!e.to_string().contains("x-api-key"));
+        let e = GatewayError::from_provider(
+            "g",
+            429,
+            br#"{"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED"}}"#,
+        );
+        assert_eq!(
+            (e.status(), e.code(), e.retryable()),
+            (429, "rate_limit_exceeded", true)
+        );
+        assert_eq!(
+            GatewayError::from_provider("o", 503, b"not json").to_string(),
+            "provider o answered 503"
+        );
     }
 }

@@ -55,16 +55,20 @@ impl Snapshot {
                         base_path: "/v1".into(),
                     }
                 }
-                ProviderType::Openai => {
-                    Endpoint::parse(p.base_url.as_deref().unwrap_or("https://api.openai.com"))?
+                kind => {
+                    let url = p
+                        .base_url
+                        .as_deref()
+                        .or(crate::providers::default_base_url(kind));
+                    Endpoint::parse(url.unwrap_or_default())?
                 }
-                _ => Endpoint::parse(p.base_url.as_deref().unwrap_or_default())?,
             };
             let provider = Arc::new(Provider {
                 name: p.name.clone(),
                 kind: p.kind,
                 endpoint,
                 api_key: p.api_key.clone(),
+                api_version: p.api_version.clone(),
                 timeouts: p.timeouts,
                 enabled: p.kind == ProviderType::Mock || !p.api_key.is_empty(),
             });

@@ -54,15 +54,23 @@ async fn provider_key_replaces_virtual_key_in_both_directions() {
     assert!(!gw.log_text().contains(PROVIDER_KEY));
 }
 
-#[tokio::test]
-async fn a_provider_echoing_its_key_in_an_error_is_scrubbed() {
+/// A raw upstream answering `status` with an error that echoes the Authorization header.
+async fn echoing_upstream(status: &str) -> String {
     let body = r#"{"error":{"message":"Incorrect API key provided: {AUTH}","type":"invalid_request_error","code":"invalid_api_key"}}"#;
     let len = body
         .replace("{AUTH}", &format!("Bearer {PROVIDER_KEY}"))
         .len();
-    let response = format!("HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: {len}\r\n\r\n{body}");
-    let addr = raw_upstream(response.into_bytes(), false).await;
-    let gw = Gateway::start(&config_for(&format!("http://{addr}/v1"), "")).await;
+    let response = format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {len}\r\n\r\n{body}");
+    format!(
+        "http://{}/v1",
+        raw_upstream(response.into_bytes(), false).await
+    )
+}
+
+#[tokio::test]
+async fn a_provider_echoing_its_key_in_an_error_is_scrubbed() {
+    // A 400 passes through to the client, with the key replaced.
+    let gw = Gateway::start(&config_for(&echoing_upstream("400 Bad Request").await, "")).await;
     let resp = reqwest::Client::new()
         .post(gw.url("/v1/chat/completions"))
         .bearer_auth(KEY)
@@ -70,13 +78,31 @@ async fn a_provider_echoing_its_key_in_an_error_is_scrubbed() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 401);
+    assert_eq!(resp.status(), 400);
     let text = resp.text().await.unwrap();
     assert!(
         text.contains("Incorrect API key provided: Bearer ***"),
         "{text}"
     );
     assert!(!text.contains(PROVIDER_KEY));
+
+    // A 401 is the gateway's fault (502); the provider's reason is logged, scrubbed too.
+    let gw = Gateway::start(&config_for(&echoing_upstream("401 Unauthorized").await, "")).await;
+    let resp = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(KEY)
+        .json(&chat_body("m", false, "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 502);
+    assert!(!resp.text().await.unwrap().contains(PROVIDER_KEY));
+    let log = gw.log_text();
+    assert!(
+        log.contains("Incorrect API key provided: Bearer ***"),
+        "{log}"
+    );
+    assert!(!log.contains(PROVIDER_KEY));
 }
 
 #[tokio::test]

@@ -77,7 +77,7 @@ fn references_names_and_addresses_are_checked() {
         "server.listen: \"nowhere\" is not an address",
         "server.threads: must be at least 1",
         "providers[1].name: duplicate provider name",
-        "providers[1].base_url: required for openai_compatible",
+        "providers[1].base_url: required for provider type openai_compatible",
         "models[0].targets[0].provider: no provider named \"b\"",
         "models[1].name: duplicate model name",
         "models[1].targets: at least one target is required",

@@ -147,16 +147,6 @@ fn providers<'a>(providers: &'a [ProviderConfig], r: &mut Report) -> HashSet<&'a
                 format!("duplicate provider name {:?}", p.name),
             );
         }
-        match p.kind {
-            ProviderType::Openai | ProviderType::OpenaiCompatible | ProviderType::Mock => {}
-            other => r.error(
-                format!("{path}.type"),
-                format!(
-                    "provider type {} is not supported by this version yet",
-                    other.as_str()
-                ),
-            ),
-        }
         if p.kind == ProviderType::Mock {
             if p.base_url.is_some() {
                 r.error(
@@ -171,16 +161,17 @@ fn providers<'a>(providers: &'a [ProviderConfig], r: &mut Report) -> HashSet<&'a
                     "only a provider of type mock takes mock settings",
                 );
             }
-            match (&p.base_url, p.kind) {
-                (None, ProviderType::OpenaiCompatible) => {
-                    r.error(format!("{path}.base_url"), "required for openai_compatible")
-                }
+            match (&p.base_url, crate::providers::default_base_url(p.kind)) {
+                (None, None) => r.error(
+                    format!("{path}.base_url"),
+                    format!("required for provider type {}", p.kind.as_str()),
+                ),
                 (Some(url), _) => {
                     if let Err(e) = crate::providers::Endpoint::parse(url) {
                         r.error(format!("{path}.base_url"), e);
                     }
                 }
-                (None, _) => {}
+                (None, Some(_)) => {}
             }
             if p.api_key.is_empty() {
                 r.warn(
@@ -188,6 +179,18 @@ fn providers<'a>(providers: &'a [ProviderConfig], r: &mut Report) -> HashSet<&'a
                     format!("empty: provider {:?} is disabled", p.name),
                 );
             }
+        }
+        match p.kind {
+            ProviderType::Azure if p.api_version.is_empty() => r.error(
+                format!("{path}.api_version"),
+                "required for azure (for example 2024-10-21)",
+            ),
+            ProviderType::Azure | ProviderType::Anthropic => {}
+            _ if !p.api_version.is_empty() => r.error(
+                format!("{path}.api_version"),
+                "only azure and anthropic providers take an api_version",
+            ),
+            _ => {}
         }
         if let Some(m) = &p.mock {
             if !(0.0..=1.0).contains(&m.failure_rate) {

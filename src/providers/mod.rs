@@ -1,16 +1,22 @@
-//! Provider targets as the request path sees them: where they live, how they authenticate,
-//! which path serves each operation. One file per provider family holds the details.
+//! Provider targets as the request path sees them: where they live, which API format they
+//! speak, how they authenticate, which URL serves each request. One file per provider family
+//! holds the details; `Provider::request_header` is the one dispatch over provider types.
 
+mod anthropic;
+mod azure;
+mod gemini;
 mod openai;
 
 use crate::config::{ProviderType, Timeouts};
 use crate::secret::Secret;
+use crate::translate::ApiFormat;
 use pingora::http::RequestHeader;
 
-/// What a request asks a provider to do; decides the upstream path.
+/// What a request asks a provider to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
-    ChatCompletions,
+    /// A conversation turn: Chat Completions, Messages or generateContent, by provider format.
+    Chat,
     Embeddings,
 }
 
@@ -20,14 +26,12 @@ pub struct Endpoint {
     pub tls: bool,
     pub host: String,
     pub port: u16,
-    /// Path prefix without a trailing slash, e.g. `/v1` or `/openai/v1`.
+    /// Path prefix as written, without a trailing slash; may be empty.
     pub base_path: String,
 }
 
 impl Endpoint {
-    /// Parse `http(s)://host[:port][/prefix]`. A URL with no path gets `/v1`, the version
-    /// segment every OpenAI-format API uses, so `https://api.openai.com` and
-    /// `https://api.groq.com/openai/v1` both work as written in their providers' docs.
+    /// Parse `http(s)://host[:port][/prefix]`.
     pub fn parse(url: &str) -> Result<Endpoint, String> {
         let uri: http::Uri = url
             .parse()
@@ -59,12 +63,7 @@ impl Endpoint {
             ));
         }
         let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let path = uri.path().trim_end_matches('/');
-        let base_path = if path.is_empty() {
-            "/v1".to_string()
-        } else {
-            path.to_string()
-        };
+        let base_path = uri.path().trim_end_matches('/').to_string();
         Ok(Endpoint {
             tls,
             host,
@@ -89,6 +88,16 @@ impl Endpoint {
     }
 }
 
+/// The base URL a provider type uses when the configuration gives none.
+pub fn default_base_url(kind: ProviderType) -> Option<&'static str> {
+    match kind {
+        ProviderType::Openai => Some("https://api.openai.com"),
+        ProviderType::Anthropic => Some("https://api.anthropic.com"),
+        ProviderType::Gemini => Some("https://generativelanguage.googleapis.com"),
+        ProviderType::Azure | ProviderType::OpenaiCompatible | ProviderType::Mock => None,
+    }
+}
+
 /// A provider as one configuration snapshot compiled it.
 #[derive(Debug)]
 pub struct Provider {
@@ -96,17 +105,43 @@ pub struct Provider {
     pub kind: ProviderType,
     pub endpoint: Endpoint,
     pub api_key: Secret,
+    /// Azure's `api-version`, Anthropic's `anthropic-version` (defaulted), unused otherwise.
+    pub api_version: String,
     pub timeouts: Timeouts,
     /// False when the provider has no key: it is skipped by selection.
     pub enabled: bool,
 }
 
 impl Provider {
-    /// The request header for `op`, with this provider's path, Host and credentials. The
-    /// client's own headers are not copied: nothing of the client's key can travel upstream.
+    /// The API format this provider speaks.
+    pub fn format(&self) -> ApiFormat {
+        match self.kind {
+            ProviderType::Openai
+            | ProviderType::Azure
+            | ProviderType::OpenaiCompatible
+            | ProviderType::Mock => ApiFormat::OpenAi,
+            ProviderType::Anthropic => ApiFormat::Anthropic,
+            ProviderType::Gemini => ApiFormat::Gemini,
+        }
+    }
+
+    /// Whether this provider serves `op` at all (Anthropic has no embeddings API, and
+    /// Gemini's differs in shape; both answer 400 through the caller).
+    pub fn supports(&self, op: Operation) -> bool {
+        match op {
+            Operation::Chat => true,
+            Operation::Embeddings => self.format() == ApiFormat::OpenAi,
+        }
+    }
+
+    /// The request header for `op` on `upstream_model`, with this provider's path, Host and
+    /// credentials. The client's own headers are not copied: nothing of the client's key
+    /// can travel upstream.
     pub fn request_header(
         &self,
         op: Operation,
+        upstream_model: &str,
+        stream: bool,
         body_len: usize,
         request_id: &str,
     ) -> pingora::Result<RequestHeader> {
@@ -114,13 +149,11 @@ impl Provider {
             ProviderType::Openai | ProviderType::OpenaiCompatible | ProviderType::Mock => {
                 openai::path(&self.endpoint, op)
             }
-            // Validation refuses the other types until their translators land.
-            ProviderType::Azure | ProviderType::Anthropic | ProviderType::Gemini => {
-                return Err(pingora::Error::explain(
-                    pingora::ErrorType::InternalError,
-                    "provider type not supported",
-                ));
+            ProviderType::Azure => {
+                azure::path(&self.endpoint, op, upstream_model, &self.api_version)
             }
+            ProviderType::Anthropic => anthropic::path(&self.endpoint),
+            ProviderType::Gemini => gemini::path(&self.endpoint, upstream_model, stream),
         };
         let mut req = RequestHeader::build("POST", path.as_bytes(), Some(8))?;
         req.insert_header(http::header::HOST, self.endpoint.host_header())?;
@@ -131,54 +164,19 @@ impl Provider {
             concat!("tollgate/", env!("CARGO_PKG_VERSION")),
         )?;
         req.insert_header("x-request-id", request_id)?;
-        openai::authorize(&mut req, &self.api_key)?;
+        match self.kind {
+            ProviderType::Openai | ProviderType::OpenaiCompatible | ProviderType::Mock => {
+                openai::authorize(&mut req, &self.api_key)?
+            }
+            ProviderType::Azure => azure::authorize(&mut req, &self.api_key)?,
+            ProviderType::Anthropic => {
+                anthropic::authorize(&mut req, &self.api_key, &self.api_version)?
+            }
+            ProviderType::Gemini => gemini::authorize(&mut req, &self.api_key)?,
+        }
         Ok(req)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base_urls_parse_with_default_version_path() {
-        let e = Endpoint::parse("https://api.openai.com").unwrap();
-        assert_eq!(
-            (e.tls, e.host.as_str(), e.port, e.base_path.as_str()),
-            (true, "api.openai.com", 443, "/v1")
-        );
-        assert_eq!(e.host_header(), "api.openai.com");
-        let e = Endpoint::parse("http://127.0.0.1:11434/v1/").unwrap();
-        assert_eq!((e.tls, e.port, e.base_path.as_str()), (false, 11434, "/v1"));
-        assert_eq!(e.host_header(), "127.0.0.1:11434");
-        let e = Endpoint::parse("https://api.groq.com/openai/v1").unwrap();
-        assert_eq!(e.base_path, "/openai/v1");
-        let e = Endpoint::parse("http://[::1]:8000").unwrap();
-        assert_eq!(
-            (e.host.as_str(), e.host_header().as_str()),
-            ("::1", "[::1]:8000")
-        );
-        assert!(Endpoint::parse("ftp://x").is_err());
-        assert!(Endpoint::parse("api.openai.com").is_err());
-        assert!(Endpoint::parse("https://u:p@x.com").is_err());
-    }
-
-    #[test]
-    fn request_header_carries_provider_key_and_path() {
-        let p = Provider {
-            name: "o".into(),
-            kind: ProviderType::Openai,
-            endpoint: Endpoint::parse("https://api.openai.com").unwrap(),
-            api_key: Secret::new("sk-real"),
-            timeouts: Timeouts::default(),
-            enabled: true,
-        };
-        let req = p
-            .request_header(Operation::ChatCompletions, 12, "rid")
-            .unwrap();
-        assert_eq!(req.uri.path(), "/v1/chat/completions");
-        assert_eq!(req.headers.get("authorization").unwrap(), "Bearer sk-real");
-        assert_eq!(req.headers.get("host").unwrap(), "api.openai.com");
-        assert_eq!(req.headers.get("content-length").unwrap(), "12");
-    }
-}
+mod tests;

@@ -5,16 +5,23 @@ use super::{Endpoint, Operation};
 use crate::secret::Secret;
 use pingora::http::RequestHeader;
 
+/// `{prefix}/chat/completions` or `{prefix}/embeddings`. A base URL with no path gets `/v1`,
+/// the version segment every OpenAI-format API uses, so `https://api.openai.com` and
+/// `https://api.groq.com/openai/v1` both work as their providers document them.
 pub fn path(endpoint: &Endpoint, op: Operation) -> String {
+    let prefix = if endpoint.base_path.is_empty() {
+        "/v1"
+    } else {
+        endpoint.base_path.as_str()
+    };
     let suffix = match op {
-        Operation::ChatCompletions => "/chat/completions",
+        Operation::Chat => "/chat/completions",
         Operation::Embeddings => "/embeddings",
     };
-    format!("{}{suffix}", endpoint.base_path)
+    format!("{prefix}{suffix}")
 }
 
-/// `Authorization: Bearer <provider key>`; no header at all when the key is empty (a local
-/// server or the mock that needs none).
+/// `Authorization: Bearer <provider key>`; no header at all when the key is empty (the mock).
 pub fn authorize(req: &mut RequestHeader, key: &Secret) -> pingora::Result<()> {
     if !key.is_empty() {
         req.insert_header(

@@ -8,7 +8,7 @@ use crate::error::GatewayError;
 use crate::snapshot::{Model, Snapshot};
 use bytes::{Bytes, BytesMut};
 use pingora_proxy::Session;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::sync::Arc;
 
 pub fn route(method: &http::Method, path: &str) -> Result<Route, GatewayError> {
@@ -17,6 +17,7 @@ pub fn route(method: &http::Method, path: &str) -> Result<Route, GatewayError> {
         "/v1/chat/completions" | "/chat/completions" => {
             (Route::ChatCompletions, http::Method::POST)
         }
+        "/v1/messages" | "/messages" => (Route::Messages, http::Method::POST),
         "/v1/embeddings" | "/embeddings" => (Route::Embeddings, http::Method::POST),
         "/v1/models" | "/models" => (Route::Models, http::Method::GET),
         _ => {
@@ -99,15 +100,24 @@ async fn discard_rest(session: &mut Session) {
     .await;
 }
 
-/// A parsed API request: the client's JSON object and the bytes it came as.
+/// A parsed API request: the client's JSON object (always a `Value::Object`) and the bytes
+/// it came as.
 pub struct ParsedRequest {
     pub model: String,
     pub stream: bool,
-    pub json: Map<String, Value>,
+    pub json: Value,
     pub raw: Bytes,
 }
 
 impl ParsedRequest {
+    /// Whether an OpenAI client asked for the final usage chunk of a stream.
+    pub fn include_usage(&self) -> bool {
+        self.json
+            .pointer("/stream_options/include_usage")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
     /// The body for a target serving `upstream_model`: the client's own bytes when the model
     /// name is unchanged (no re-serialisation of a large prompt), else the object re-encoded.
     pub fn body_for(&self, upstream_model: &str) -> Result<Bytes, GatewayError> {
@@ -115,7 +125,9 @@ impl ParsedRequest {
             return Ok(self.raw.clone());
         }
         let mut json = self.json.clone();
-        json.insert("model".into(), Value::String(upstream_model.into()));
+        if let Some(obj) = json.as_object_mut() {
+            obj.insert("model".into(), Value::String(upstream_model.into()));
+        }
         serde_json::to_vec(&json)
             .map(Bytes::from)
             .map_err(|e| GatewayError::Internal(format!("encoding the upstream body: {e}")))
@@ -158,6 +170,25 @@ pub fn parse(route: Route, raw: Bytes) -> Result<ParsedRequest, GatewayError> {
             Some(_) => return Err(invalid("messages must be an array".into())),
             None => return Err(invalid("missing required field: messages".into())),
         },
+        Route::Messages => {
+            match json.get("messages") {
+                Some(Value::Array(m)) if !m.is_empty() => {
+                    if m.iter().any(|msg| !msg.is_object()) {
+                        return Err(invalid("each of messages must be an object".into()));
+                    }
+                }
+                Some(Value::Array(_)) => {
+                    return Err(invalid("messages: at least one message is required".into()))
+                }
+                Some(_) => return Err(invalid("messages must be an array".into())),
+                None => return Err(invalid("messages: field required".into())),
+            }
+            match json.get("max_tokens") {
+                Some(v) if v.as_u64().is_some_and(|n| n > 0) => {}
+                Some(_) => return Err(invalid("max_tokens must be a positive integer".into())),
+                None => return Err(invalid("max_tokens: field required".into())),
+            }
+        }
         Route::Embeddings => match json.get("input") {
             Some(Value::String(_)) | Some(Value::Array(_)) => {}
             Some(_) => return Err(invalid("input must be a string or an array".into())),
@@ -168,7 +199,7 @@ pub fn parse(route: Route, raw: Bytes) -> Result<ParsedRequest, GatewayError> {
     Ok(ParsedRequest {
         model,
         stream,
-        json,
+        json: Value::Object(json),
         raw,
     })
 }
@@ -218,6 +249,10 @@ mod tests {
         );
         assert_eq!(route(&http::Method::GET, "/v1/models/"), Ok(Route::Models));
         assert_eq!(
+            route(&http::Method::POST, "/v1/messages"),
+            Ok(Route::Messages)
+        );
+        assert_eq!(
             route(&http::Method::GET, "/v1/chat/completions")
                 .unwrap_err()
                 .status(),
@@ -251,6 +286,24 @@ mod tests {
             Bytes::from_static(b"{\"model\":\"m\xff\",\"messages\":[{}]}"),
         );
         assert_eq!(bad_utf8.err().map(|e| e.status()), Some(400));
+    }
+
+    #[test]
+    fn anthropic_messages_need_messages_and_max_tokens() {
+        let m = |b: &str| parse(Route::Messages, Bytes::from(b.to_string()));
+        assert!(
+            m(r#"{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}"#)
+                .is_ok()
+        );
+        for body in [
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
+            r#"{"model":"m","max_tokens":0,"messages":[{"role":"user","content":"hi"}]}"#,
+            r#"{"model":"m","max_tokens":"9","messages":[{"role":"user","content":"hi"}]}"#,
+            r#"{"model":"m","max_tokens":9,"messages":[]}"#,
+            r#"{"max_tokens":9,"messages":[{"role":"user","content":"hi"}]}"#,
+        ] {
+            assert_eq!(m(body).err().map(|e| e.status()), Some(400), "{body}");
+        }
     }
 
     #[test]

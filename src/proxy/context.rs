@@ -4,6 +4,7 @@
 use crate::auth::VirtualKey;
 use crate::lifecycle::InFlight;
 use crate::snapshot::Snapshot;
+use crate::translate::ApiFormat;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,6 +12,8 @@ use std::time::Instant;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     ChatCompletions,
+    /// Anthropic Messages.
+    Messages,
     Embeddings,
     Models,
     /// Any other path: answered 404 (or 405) in the OpenAI shape.
@@ -21,9 +24,20 @@ impl Route {
     pub fn label(self) -> &'static str {
         match self {
             Route::ChatCompletions => "chat_completions",
+            Route::Messages => "messages",
             Route::Embeddings => "embeddings",
             Route::Models => "models",
             Route::Unknown => "unknown",
+        }
+    }
+
+    /// The API dialect of the route's clients: their requests, answers and errors.
+    pub fn format(self) -> ApiFormat {
+        match self {
+            Route::Messages => ApiFormat::Anthropic,
+            Route::ChatCompletions | Route::Embeddings | Route::Models | Route::Unknown => {
+                ApiFormat::OpenAi
+            }
         }
     }
 }

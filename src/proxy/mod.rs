@@ -7,12 +7,13 @@
 //! `Ok(true)`; `logging`, which Pingora always runs, records the outcome.
 
 pub mod admission;
+mod answer;
 mod context;
 mod exchange;
 mod respond;
 
+pub use answer::scrub;
 pub use context::{RequestCtx, Route};
-pub use exchange::scrub;
 
 use crate::error::GatewayError;
 use crate::metrics::METRICS;
@@ -66,7 +67,7 @@ impl Gateway {
                     .await
                     .map_err(|e| GatewayError::Internal(e.to_string()));
             }
-            Route::ChatCompletions => Operation::ChatCompletions,
+            Route::ChatCompletions | Route::Messages => Operation::Chat,
             Route::Embeddings => Operation::Embeddings,
             Route::Unknown => return Err(GatewayError::RouteNotFound(path)),
         };

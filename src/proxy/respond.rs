@@ -5,6 +5,7 @@
 use super::context::RequestCtx;
 use crate::error::GatewayError;
 use crate::lifecycle;
+use crate::translate::ApiFormat;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora_proxy::Session;
@@ -51,23 +52,19 @@ pub async fn json(
     write(session, resp, body).await
 }
 
-/// An error in the OpenAI shape, with its status and the `x-tollgate-*` headers.
+/// An error in the client's API shape, with its status and the `x-tollgate-*` headers.
 pub async fn error(session: &mut Session, ctx: &mut RequestCtx, e: &GatewayError) {
     ctx.upstream.error_code = Some(e.code());
-    if let Err(werr) = json(session, ctx, e.status(), e.openai_body()).await {
+    let format = ctx
+        .admission
+        .route
+        .map(super::Route::format)
+        .unwrap_or(ApiFormat::OpenAi);
+    if let Err(werr) = json(session, ctx, e.status(), e.body(format)).await {
         ctx.upstream.client_gone = true;
         log::debug!(
             "request {}: could not write the error answer: {werr}",
             ctx.request_id
         );
     }
-}
-
-/// `data: {"error":{...}}`: the last event of a stream that broke after it started.
-pub fn sse_error_event(e: &GatewayError) -> Bytes {
-    let mut out = Vec::with_capacity(160);
-    out.extend_from_slice(b"data: ");
-    out.extend_from_slice(&e.openai_body());
-    out.extend_from_slice(b"\n\n");
-    Bytes::from(out)
 }

@@ -1,0 +1,250 @@
+//! End-to-end: the Anthropic Messages route and translation edges the SDK test does not
+//! reach: error shapes, provider errors across formats, broken translated streams, straight
+//! passthrough to Anthropic providers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+
+fn messages_body(model: &str, stream: bool) -> serde_json::Value {
+    serde_json::json!({
+        "model": model, "max_tokens": 64, "stream": stream,
+        "messages": [{ "role": "user", "content": "Hello there" }]
+    })
+}
+
+/// Providers `oa` (OpenAI format) and `an` (Anthropic) at the given base URLs; models `m-oa`
+/// and `m-an` on them, upstream model names unchanged. `oa_extra`: more fields for `oa`.
+fn two_formats(openai_base: &str, anthropic_base: &str, oa_extra: &str) -> String {
+    format!(
+        "providers:
+  - {{ name: oa, type: openai_compatible, base_url: '{openai_base}', api_key: {PROVIDER_KEY}{oa_extra} }}
+  - {{ name: an, type: anthropic, base_url: '{anthropic_base}', api_key: {PROVIDER_KEY} }}
+models:
+  - {{ name: m-oa, targets: [{{ provider: oa, model: m-oa }}] }}
+  - {{ name: m-an, targets: [{{ provider: an, model: m-an }}] }}
+keys:
+  - {{ name: test, key: {KEY} }}
+"
+    )
+}
+
+async fn anthropic_error(resp: reqwest::Response, status: u16, kind: &str) -> String {
+    assert_eq!(resp.status().as_u16(), status);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["type"], "error", "{v}");
+    assert_eq!(v["error"]["type"], kind, "{v}");
+    v["error"]["message"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn messages_route_errors_come_in_the_anthropic_shape() {
+    let up = Upstream::start(MockConfig::default()).await;
+    let gw = Gateway::start(&two_formats(
+        &up.base_url(),
+        &format!("http://{}", up.addr),
+        "",
+    ))
+    .await;
+    let c = reqwest::Client::new();
+    let url = gw.url("/v1/messages");
+    anthropic_error(
+        c.post(&url)
+            .json(&messages_body("m-an", false))
+            .send()
+            .await
+            .unwrap(),
+        401,
+        "authentication_error",
+    )
+    .await;
+    let mut no_max = messages_body("m-an", false);
+    no_max.as_object_mut().unwrap().remove("max_tokens");
+    let msg = anthropic_error(
+        c.post(&url)
+            .header("x-api-key", KEY)
+            .json(&no_max)
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "invalid_request_error",
+    )
+    .await;
+    assert!(msg.contains("max_tokens"));
+    anthropic_error(
+        c.post(&url)
+            .header("x-api-key", KEY)
+            .json(&messages_body("nope", false))
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "not_found_error",
+    )
+    .await;
+    anthropic_error(
+        c.post(&url)
+            .header("x-api-key", KEY)
+            .body("{oops")
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "invalid_request_error",
+    )
+    .await;
+    assert!(up.requests().is_empty());
+}
+
+#[tokio::test]
+async fn anthropic_clients_go_straight_through_to_anthropic_providers() {
+    let up = Upstream::start(MockConfig {
+        chunks: 4,
+        ..MockConfig::default()
+    })
+    .await;
+    let gw = Gateway::start(&two_formats(
+        &up.base_url(),
+        &format!("http://{}", up.addr),
+        "",
+    ))
+    .await;
+    let body = serde_json::to_vec(&messages_body("m-an", true)).unwrap();
+    let resp = reqwest::Client::new()
+        .post(gw.url("/v1/messages"))
+        .header("x-api-key", KEY)
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(
+        text.contains("event: message_start") && text.contains("event: message_stop"),
+        "{text}"
+    );
+    let seen = up.requests();
+    assert_eq!(seen[0].path, "/v1/messages");
+    assert_eq!(
+        seen[0].body, body,
+        "same format and model: the client's bytes, untouched"
+    );
+}
+
+#[tokio::test]
+async fn a_provider_400_keeps_its_status_and_message_in_the_clients_shape() {
+    let body = r#"{"type":"error","error":{"type":"invalid_request_error","message":"temperature: must be at most 1"}}"#;
+    let raw = format!("HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+    let addr = raw_upstream(raw.into_bytes(), false).await;
+    let gw = Gateway::start(&two_formats(
+        "http://127.0.0.1:9/v1",
+        &format!("http://{addr}"),
+        "",
+    ))
+    .await;
+    let resp = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(KEY)
+        .json(&chat_body("m-an", false, "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        v["error"]["message"], "temperature: must be at most 1",
+        "{v}"
+    );
+    assert_eq!(v["error"]["code"], "invalid_request");
+}
+
+#[tokio::test]
+async fn a_provider_refusing_our_key_is_a_502_for_either_client() {
+    let body =
+        r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#;
+    let raw = format!("HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+    let addr = raw_upstream(raw.into_bytes(), false).await;
+    let gw = Gateway::start(&two_formats(
+        "http://127.0.0.1:9/v1",
+        &format!("http://{addr}"),
+        "",
+    ))
+    .await;
+    let c = reqwest::Client::new();
+    let resp = c
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(KEY)
+        .json(&chat_body("m-an", false, "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 502);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "upstream_error");
+    let resp = c
+        .post(gw.url("/v1/messages"))
+        .header("x-api-key", KEY)
+        .json(&messages_body("m-an", false))
+        .send()
+        .await
+        .unwrap();
+    let msg = anthropic_error(resp, 502, "api_error").await;
+    assert!(msg.contains("rejected the gateway's credentials"), "{msg}");
+    assert!(
+        gw.log_text().contains("invalid x-api-key"),
+        "the provider's reason is logged"
+    );
+}
+
+#[tokio::test]
+async fn a_translated_stream_that_breaks_ends_with_an_anthropic_error_event() {
+    let event = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n";
+    let raw = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{event}\r\n",
+        event.len()
+    );
+    // The OpenAI-format provider sends one event, then goes silent past its idle timeout.
+    let addr = raw_upstream(raw.into_bytes(), true).await;
+    let yaml = two_formats(
+        &format!("http://{addr}/v1"),
+        "http://127.0.0.1:9",
+        ", timeouts: { idle_ms: 300 }",
+    );
+    let gw = Gateway::start(&yaml).await;
+    let resp = reqwest::Client::new()
+        .post(gw.url("/v1/messages"))
+        .header("x-api-key", KEY)
+        .json(&messages_body("m-oa", true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("event: message_start"), "{text}");
+    assert!(text.contains("\"text\":\"Hi\""), "{text}");
+    assert!(text.contains("event: error"), "{text}");
+    assert!(!text.contains("message_stop"), "{text}");
+}
+
+#[tokio::test]
+async fn embeddings_on_a_provider_without_them_are_refused() {
+    let up = Upstream::start(MockConfig::default()).await;
+    let gw = Gateway::start(&two_formats(
+        &up.base_url(),
+        &format!("http://{}", up.addr),
+        "",
+    ))
+    .await;
+    let resp = reqwest::Client::new()
+        .post(gw.url("/v1/embeddings"))
+        .bearer_auth(KEY)
+        .json(&serde_json::json!({ "model": "m-an", "input": "x" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(up.requests().is_empty());
+}
