@@ -109,13 +109,13 @@ pub async fn forward(
     }
 }
 
-/// Same format: the answer's bytes as they come, each burst in one write.
+/// Same format: the answer's head, then its bytes as they come.
 #[allow(clippy::too_many_arguments)]
 async fn passthrough(
     connector: &Connector,
     session: &mut Session,
     ctx: &mut RequestCtx,
-    mut answer: Answer,
+    answer: Answer,
     is_sse: bool,
     content_type: Option<http::HeaderValue>,
     content_length: Option<http::HeaderValue>,
@@ -147,30 +147,7 @@ async fn passthrough(
         ctx.upstream.client_gone = true;
         return Ok(());
     }
-    loop {
-        let burst = match next_burst(&mut answer).await {
-            Ok(b) => b,
-            Err(msg) => return broken_stream(session, ctx, client, is_sse, msg).await,
-        };
-        if (burst.data.is_some() || burst.end)
-            && session
-                .write_response_body(burst.data, burst.end)
-                .await
-                .is_err()
-        {
-            ctx.upstream.client_gone = true;
-            return Ok(());
-        }
-        if let Some(msg) = burst.error {
-            return broken_stream(session, ctx, client, is_sse, msg).await;
-        }
-        if burst.end {
-            connector
-                .release_http_session(answer.session, &answer.peer, Some(POOL_IDLE))
-                .await;
-            return Ok(());
-        }
-    }
+    pump(connector, session, ctx, answer, client, is_sse, None).await
 }
 
 /// A whole answer in another format: read, translate, answer with its length.
@@ -205,14 +182,13 @@ async fn translated_whole(
     write_whole(session, ctx, 200, Some(ct), translated).await
 }
 
-/// A stream in another format: decode each burst, translate event by event, write the
-/// client's events in one write per burst.
+/// A stream in another format: an SSE head of our own, then the translated events.
 async fn translated_stream(
     connector: &Connector,
     session: &mut Session,
     ctx: &mut RequestCtx,
-    mut answer: Answer,
-    mut translator: Box<dyn StreamTranslator>,
+    answer: Answer,
+    translator: Box<dyn StreamTranslator>,
     client: ApiFormat,
 ) -> Result<(), GatewayError> {
     let mut resp = respond::header(200, ctx).map_err(internal)?;
@@ -230,30 +206,81 @@ async fn translated_stream(
         ctx.upstream.client_gone = true;
         return Ok(());
     }
-    let mut decoder = SseDecoder::default();
-    let (mut upstream_events, mut client_events) = (Vec::new(), Vec::new());
-    let mut wire = BytesMut::new();
+    let translation = Translation {
+        translator,
+        decoder: SseDecoder::default(),
+        upstream: Vec::new(),
+        client: Vec::new(),
+    };
+    pump(
+        connector,
+        session,
+        ctx,
+        answer,
+        client,
+        true,
+        Some(translation),
+    )
+    .await
+}
+
+/// What a translated stream keeps between bursts.
+struct Translation {
+    translator: Box<dyn StreamTranslator>,
+    decoder: SseDecoder,
+    upstream: Vec<SseEvent>,
+    client: Vec<SseEvent>,
+}
+
+impl Translation {
+    /// The client's bytes for one burst of the provider's bytes.
+    fn burst(&mut self, burst: &Burst) -> Result<Option<Bytes>, TranslateError> {
+        let malformed = |e: sse::SseError| TranslateError::Upstream(e.to_string());
+        if let Some(data) = &burst.data {
+            self.decoder
+                .feed(data, &mut self.upstream)
+                .map_err(malformed)?;
+        }
+        if burst.end {
+            self.decoder.finish(&mut self.upstream).map_err(malformed)?;
+        }
+        for ev in self.upstream.drain(..) {
+            self.translator.on_event(&ev, &mut self.client)?;
+        }
+        if burst.end {
+            self.translator.finish(&mut self.client)?;
+        }
+        let mut wire = Vec::new();
+        for ev in self.client.drain(..) {
+            sse::encode(&ev, &mut wire);
+        }
+        Ok((!wire.is_empty()).then(|| Bytes::from(wire)))
+    }
+}
+
+/// After the head: move the body to the client one burst per write, translated when a
+/// translation is given, until the provider ends it, breaks it, or the client leaves.
+async fn pump(
+    connector: &Connector,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    mut answer: Answer,
+    client: ApiFormat,
+    is_sse: bool,
+    mut translation: Option<Translation>,
+) -> Result<(), GatewayError> {
     loop {
         let burst = match next_burst(&mut answer).await {
             Ok(b) => b,
-            Err(msg) => return broken_stream(session, ctx, client, true, msg).await,
+            Err(msg) => return broken_stream(session, ctx, client, is_sse, msg).await,
         };
-        let step = translate_burst(
-            &mut decoder,
-            translator.as_mut(),
-            &burst,
-            &mut upstream_events,
-            &mut client_events,
-        );
-        if let Err(e) = step {
-            return broken_stream(session, ctx, client, true, e.to_string()).await;
-        }
-        for ev in client_events.drain(..) {
-            let mut out = Vec::with_capacity(ev.data.len() + 32);
-            sse::encode(&ev, &mut out);
-            wire.extend_from_slice(&out);
-        }
-        let data = (!wire.is_empty()).then(|| wire.split().freeze());
+        let data = match translation.as_mut() {
+            None => burst.data.clone(),
+            Some(t) => match t.burst(&burst) {
+                Ok(data) => data,
+                Err(e) => return broken_stream(session, ctx, client, is_sse, e.to_string()).await,
+            },
+        };
         if (data.is_some() || burst.end)
             && session.write_response_body(data, burst.end).await.is_err()
         {
@@ -261,7 +288,7 @@ async fn translated_stream(
             return Ok(());
         }
         if let Some(msg) = burst.error {
-            return broken_stream(session, ctx, client, true, msg).await;
+            return broken_stream(session, ctx, client, is_sse, msg).await;
         }
         if burst.end {
             connector
@@ -270,32 +297,6 @@ async fn translated_stream(
             return Ok(());
         }
     }
-}
-
-fn translate_burst(
-    decoder: &mut SseDecoder,
-    translator: &mut dyn StreamTranslator,
-    burst: &Burst,
-    upstream_events: &mut Vec<SseEvent>,
-    client_events: &mut Vec<SseEvent>,
-) -> Result<(), TranslateError> {
-    if let Some(data) = &burst.data {
-        decoder
-            .feed(data, upstream_events)
-            .map_err(|e| TranslateError::Upstream(e.to_string()))?;
-    }
-    if burst.end {
-        decoder
-            .finish(upstream_events)
-            .map_err(|e| TranslateError::Upstream(e.to_string()))?;
-    }
-    for ev in upstream_events.drain(..) {
-        translator.on_event(&ev, client_events)?;
-    }
-    if burst.end {
-        translator.finish(client_events)?;
-    }
-    Ok(())
 }
 
 /// End a stream that broke after its head was sent (see the module comment).

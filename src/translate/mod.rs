@@ -91,6 +91,29 @@ impl<A: StreamTranslator, B: StreamTranslator> StreamTranslator for Chain<A, B> 
     }
 }
 
+/// The end of an OpenAI stream: the usage chunk (`choices: []`) when the client asked for
+/// usage, then `data: [DONE]`.
+pub fn openai_stream_end(
+    id: &str,
+    created: u64,
+    model: &str,
+    usage: Option<serde_json::Value>,
+    out: &mut Vec<SseEvent>,
+) {
+    if let Some(usage) = usage {
+        let chunk = serde_json::json!({
+            "id": id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [],
+            "usage": usage,
+        });
+        out.push(SseEvent::data(chunk.to_string()));
+    }
+    out.push(SseEvent::data("[DONE]"));
+}
+
 /// Text of an OpenAI message `content`: a string, or the `text` parts of an array joined.
 pub fn openai_content_text(content: &serde_json::Value) -> String {
     match content {

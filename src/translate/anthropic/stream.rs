@@ -63,18 +63,8 @@ impl StreamToOpenAi {
             out.push(self.chunk(json!({}), Some("stop")));
             self.finish_sent = true;
         }
-        if self.include_usage {
-            let chunk = json!({
-                "id": self.id,
-                "object": "chat.completion.chunk",
-                "created": self.created,
-                "model": self.model,
-                "choices": [],
-                "usage": self.usage.to_openai(),
-            });
-            out.push(SseEvent::data(chunk.to_string()));
-        }
-        out.push(SseEvent::data("[DONE]"));
+        let usage = self.include_usage.then(|| self.usage.to_openai());
+        crate::translate::openai_stream_end(&self.id, self.created, &self.model, usage, out);
         self.done = true;
     }
 

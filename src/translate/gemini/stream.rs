@@ -183,18 +183,8 @@ impl StreamTranslator for StreamToOpenAi {
             self.finished = true;
             out.push(self.chunk(json!({}), Some("stop")));
         }
-        if self.include_usage {
-            let chunk = json!({
-                "id": self.id,
-                "object": "chat.completion.chunk",
-                "created": self.created,
-                "model": self.model,
-                "choices": [],
-                "usage": self.usage.to_openai(),
-            });
-            out.push(SseEvent::data(chunk.to_string()));
-        }
-        out.push(SseEvent::data("[DONE]"));
+        let usage = self.include_usage.then(|| self.usage.to_openai());
+        crate::translate::openai_stream_end(&self.id, self.created, &self.model, usage, out);
         Ok(())
     }
 }
