@@ -1,5 +1,5 @@
 //! End-to-end with the official OpenAI and Anthropic Python SDKs (installed by
-//! scripts/test.sh) against OpenAI-, Anthropic- and Gemini-type upstreams: whole answers,
+//! scripts/test.sh) against OpenAI-, Anthropic-, Gemini- and Azure-type upstreams: whole answers,
 //! streams and a tool-call round trip in each direction. The upstream is the mock provider,
 //! which speaks all three dialects; what it received is checked here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -21,10 +21,12 @@ async fn both_sdks_reach_every_provider_type() {
   - {{ name: oa, type: openai_compatible, base_url: 'http://{a}/v1', api_key: {PROVIDER_KEY} }}
   - {{ name: an, type: anthropic, base_url: 'http://{a}', api_key: {PROVIDER_KEY} }}
   - {{ name: ge, type: gemini, base_url: 'http://{a}', api_key: {PROVIDER_KEY} }}
+  - {{ name: az, type: azure, base_url: 'http://{a}', api_key: {PROVIDER_KEY}, api_version: 2024-10-21 }}
 models:
   - {{ name: via-openai, targets: [{{ provider: oa, model: gpt-x }}] }}
   - {{ name: via-anthropic, targets: [{{ provider: an, model: claude-x }}] }}
   - {{ name: via-gemini, targets: [{{ provider: ge, model: gemini-x }}] }}
+  - {{ name: via-azure, targets: [{{ provider: az, model: my-deployment }}] }}
 keys:
   - {{ name: test, key: {KEY} }}
 "
@@ -36,7 +38,7 @@ keys:
             "tests/sdk/roundtrip.py",
             &base,
             KEY,
-            "via-openai,via-anthropic,via-gemini",
+            "via-openai,via-anthropic,via-gemini,via-azure",
         ])
         .output()
         .await
@@ -56,6 +58,7 @@ keys:
         "/v1/messages",
         "/v1beta/models/gemini-x:generateContent",
         "/v1beta/models/gemini-x:streamGenerateContent?alt=sse",
+        "/openai/deployments/my-deployment/chat/completions?api-version=2024-10-21",
     ] {
         assert!(
             paths.contains(&expected),
@@ -76,6 +79,10 @@ keys:
                 let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
                 assert_eq!(body["model"], "claude-x");
                 assert!(body["max_tokens"].as_u64().is_some());
+            }
+            p if p.starts_with("/openai/deployments/") => {
+                assert_eq!(r.header("api-key"), Some(PROVIDER_KEY));
+                assert_eq!(r.header("authorization"), None);
             }
             p if p.starts_with("/v1beta/") => {
                 assert_eq!(r.header("x-goog-api-key"), Some(PROVIDER_KEY));
