@@ -1,17 +1,22 @@
-//! The admin listener (`/healthz`, `/readyz`) and the metrics listener (`/metrics`), as small
-//! Pingora HTTP apps. Admin routes that change or reveal state arrive with the operations
-//! issue, behind `server.admin_token`.
+//! The admin listener and the metrics listener, as small Pingora HTTP apps.
+//!
+//! `/healthz` and `/readyz` answer anyone. Routes that reveal or change state (`/admin/...`)
+//! need `Authorization: Bearer <server.admin_token>`, compared in constant time; with no token
+//! configured they answer only clients on loopback.
 
 use crate::snapshot::Snapshot;
+use crate::spend::{Scope, Spend};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use http::Response;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
+use serde_json::json;
 use std::sync::Arc;
 
 pub struct AdminApp {
     pub config: Arc<ArcSwap<Snapshot>>,
+    pub spend: Arc<Spend>,
 }
 
 fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -23,29 +28,121 @@ fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
         .unwrap_or_default()
 }
 
+fn json_reply(status: u16, body: serde_json::Value) -> Response<Vec<u8>> {
+    reply(status, "application/json", body.to_string().into_bytes())
+}
+
 #[async_trait]
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
-        match session.req_header().uri.path() {
-            "/healthz" => reply(200, "application/json", br#"{"status":"ok"}"#.to_vec()),
-            "/readyz" => {
-                if self.config.load().any_provider_enabled() {
-                    reply(200, "application/json", br#"{"status":"ready"}"#.to_vec())
-                } else {
-                    reply(
-                        503,
-                        "application/json",
-                        br#"{"status":"no provider enabled"}"#.to_vec(),
-                    )
-                }
+        let snapshot = self.config.load_full();
+        let path = session.req_header().uri.path().to_string();
+        match path.as_str() {
+            "/healthz" => json_reply(200, json!({ "status": "ok" })),
+            "/readyz" if snapshot.any_provider_enabled() => {
+                json_reply(200, json!({ "status": "ready" }))
             }
-            _ => reply(
-                404,
-                "application/json",
-                br#"{"error":"not found"}"#.to_vec(),
-            ),
+            "/readyz" => json_reply(503, json!({ "status": "no provider enabled" })),
+            p if p.starts_with("/admin/") && !authorized(session, &snapshot) => {
+                json_reply(401, json!({ "error": "admin token required" }))
+            }
+            "/admin/usage" => self.usage(&snapshot, session.req_header().uri.query().unwrap_or("")),
+            _ => json_reply(404, json!({ "error": "not found" })),
         }
     }
+}
+
+impl AdminApp {
+    /// `GET /admin/usage?key=NAME` or `?team=NAME`: requests, tokens and spend so far.
+    fn usage(&self, snapshot: &Snapshot, query: &str) -> Response<Vec<u8>> {
+        let asked = query_param(query, "key")
+            .map(|k| (Scope::Key, k))
+            .or_else(|| query_param(query, "team").map(|t| (Scope::Team, t)));
+        let Some((scope, name)) = asked else {
+            return json_reply(400, json!({ "error": "give ?key=NAME or ?team=NAME" }));
+        };
+        let known = match scope {
+            Scope::Key => snapshot.key_names.contains(&name),
+            Scope::Team => snapshot.team_names.contains(&name),
+        };
+        if !known {
+            return json_reply(
+                404,
+                json!({ "error": format!("no {} named {name:?}", scope.label()) }),
+            );
+        }
+        let t = self.spend.get(scope, &name);
+        json_reply(
+            200,
+            json!({
+                "scope": scope.label(),
+                "name": name,
+                "period": "total",
+                "since": self.spend.since,
+                "requests": t.requests,
+                "input_tokens": t.input_tokens,
+                "cached_input_tokens": t.cached_input_tokens,
+                "output_tokens": t.output_tokens,
+                "cost_usd": t.cost_usd,
+            }),
+        )
+    }
+}
+
+/// The admin token when one is configured; else only loopback clients.
+fn authorized(session: &ServerSession, snapshot: &Snapshot) -> bool {
+    let token = snapshot.admin_token.expose();
+    if token.is_empty() {
+        return session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .is_some_and(|a| a.ip().is_loopback());
+    }
+    let presented = session
+        .req_header()
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Digests compare in constant time (KeyDigest's PartialEq).
+    crate::auth::digest(presented) == crate::auth::digest(token)
+}
+
+/// The value of `name` in a query string, percent-decoded.
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while let Some(&b) = s.as_bytes().get(i) {
+        let hex = (b == b'%')
+            .then(|| {
+                s.get(i + 1..i + 3)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
+            .flatten();
+        match (b, hex) {
+            (_, Some(decoded)) => {
+                out.push(decoded);
+                i += 3;
+            }
+            (b'+', None) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (other, None) => {
+                out.push(other);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub struct MetricsApp;
@@ -57,5 +154,21 @@ impl ServeHttp for MetricsApp {
             "/metrics" => reply(200, "text/plain; version=0.0.4", crate::metrics::render()),
             _ => reply(404, "text/plain", b"not found\n".to_vec()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_params_are_found_and_decoded() {
+        assert_eq!(
+            query_param("key=support%2Dbot&x=1", "key"),
+            Some("support-bot".into())
+        );
+        assert_eq!(query_param("team=a+b", "team"), Some("a b".into()));
+        assert_eq!(query_param("keys=x", "key"), None);
+        assert_eq!(percent_decode("100%"), "100%");
     }
 }

@@ -17,5 +17,7 @@ pub mod routing;
 pub mod secret;
 pub mod server;
 pub mod snapshot;
+pub mod spend;
 pub mod sse;
 pub mod translate;
+pub mod usage;

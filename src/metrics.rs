@@ -1,9 +1,10 @@
-//! Every Prometheus metric of the gateway, registered once in the default registry and
-//! served by the metrics listener. Labels are low-cardinality by contract: route, model and
-//! provider names and key names from the configuration, never raw keys or prompts.
+//! Every Prometheus metric of the gateway, registered once and served by the metrics
+//! listener. Labels are low-cardinality by contract: route, model and provider names and key
+//! and team names from the configuration, never raw keys, client-chosen strings or prompts.
 
 use once_cell::sync::Lazy;
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::core::Collector;
+use prometheus::{CounterVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 /// 1 ms to 5 minutes: LLM requests span from cached answers to long generations.
 const DURATION_BUCKETS: &[f64] = &[
@@ -15,6 +16,9 @@ pub struct Metrics {
     pub registry: Registry,
     pub requests_total: IntCounterVec,
     pub request_duration_seconds: HistogramVec,
+    pub tokens_total: IntCounterVec,
+    pub cost_usd_total: CounterVec,
+    pub unpriced_requests_total: IntCounterVec,
 }
 
 /// Built on first use; `init` forces that at startup so nothing can fail on the request path.
@@ -27,16 +31,17 @@ pub fn init() {
 // Metric names and label sets are constants: construction fails only on a programming error,
 // and it runs at startup (see `init`), never on the request path.
 #[allow(clippy::expect_used)]
+fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric")
+}
+
+#[allow(clippy::expect_used)]
 fn build() -> Metrics {
-    let registry = Registry::new();
-    let requests_total = IntCounterVec::new(
-        Opts::new(
-            "tollgate_requests_total",
-            "Requests answered, by route, model, provider, key and status.",
-        ),
+    let requests_total = counter(
+        "tollgate_requests_total",
+        "Requests answered, by route, model, provider, key and status.",
         &["route", "model", "provider", "key", "status"],
-    )
-    .expect("valid metric");
+    );
     let request_duration_seconds = HistogramVec::new(
         HistogramOpts::new(
             "tollgate_request_duration_seconds",
@@ -46,16 +51,42 @@ fn build() -> Metrics {
         &["route", "model", "provider"],
     )
     .expect("valid metric");
-    registry
-        .register(Box::new(requests_total.clone()))
-        .expect("registered once");
-    registry
-        .register(Box::new(request_duration_seconds.clone()))
-        .expect("registered once");
+    let tokens_total = counter(
+        "tollgate_tokens_total",
+        "Tokens settled, by direction and source (provider-reported or estimated).",
+        &["model", "provider", "key", "team", "direction", "source"],
+    );
+    let cost_usd_total = CounterVec::new(
+        Opts::new(
+            "tollgate_cost_usd_total",
+            "Spend in USD at the configured or built-in prices.",
+        ),
+        &["model", "provider", "key", "team"],
+    )
+    .expect("valid metric");
+    let unpriced_requests_total = counter(
+        "tollgate_unpriced_requests_total",
+        "Requests to a provider model with no known price (counted as 0 USD).",
+        &["provider", "model"],
+    );
+    let registry = Registry::new();
+    let all: [Box<dyn Collector>; 5] = [
+        Box::new(requests_total.clone()),
+        Box::new(request_duration_seconds.clone()),
+        Box::new(tokens_total.clone()),
+        Box::new(cost_usd_total.clone()),
+        Box::new(unpriced_requests_total.clone()),
+    ];
+    for m in all {
+        registry.register(m).expect("registered once");
+    }
     Metrics {
         registry,
         requests_total,
         request_duration_seconds,
+        tokens_total,
+        cost_usd_total,
+        unpriced_requests_total,
     }
 }
 

@@ -69,15 +69,22 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
+    let spend = Arc::new(crate::spend::Spend::default());
     let mut api = pingora_proxy::http_proxy_service_with_name(
         &server.configuration,
-        Gateway::new(shared.clone()),
+        Gateway::new(shared.clone(), spend.clone()),
         "api",
     );
     for addr in config.server.listen.addresses() {
         api.add_tcp(addr);
     }
-    let mut admin = Service::new("admin".to_string(), AdminApp { config: shared });
+    let mut admin = Service::new(
+        "admin".to_string(),
+        AdminApp {
+            config: shared,
+            spend,
+        },
+    );
     admin.add_tcp(&config.server.admin_listen);
     let mut metrics_service = Service::new("metrics".to_string(), MetricsApp);
     metrics_service.add_tcp(&config.server.metrics_listen);

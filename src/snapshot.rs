@@ -11,6 +11,13 @@ use std::sync::Arc;
 
 pub struct Snapshot {
     pub max_body_bytes: usize,
+    /// Names of the configured keys and teams (for the admin API).
+    pub key_names: std::collections::HashSet<String>,
+    pub team_names: std::collections::HashSet<String>,
+    /// `prices:` from the configuration, by model name.
+    pub prices: HashMap<String, crate::config::PriceConfig>,
+    /// The admin API's bearer token; empty: loopback clients only.
+    pub admin_token: crate::secret::Secret,
     pub keys: KeyIndex,
     pub models: HashMap<String, Model>,
     /// Model names in configuration order, for `GET /v1/models`.
@@ -121,7 +128,13 @@ impl Snapshot {
                 },
             );
         }
+        let key_names = config.keys.iter().map(|k| k.name.clone()).collect();
+        let team_names = config.keys.iter().filter_map(|k| k.team.clone()).collect();
         Ok(Snapshot {
+            key_names,
+            team_names,
+            prices: config.prices.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            admin_token: config.server.admin_token.clone(),
             max_body_bytes: config.server.max_body_bytes,
             keys,
             models,

@@ -174,6 +174,91 @@ impl SseDecoder {
     }
 }
 
+/// Splits a byte stream into complete raw events (each with the blank line that ends it),
+/// holding back a partial event until the rest arrives, so a caller can drop one event and
+/// pass every other byte on exactly as it came. Bounded like the decoder.
+pub struct EventSplitter {
+    buf: Vec<u8>,
+    /// Where the scan for the next blank line resumes.
+    scanned: usize,
+    max: usize,
+}
+
+impl Default for EventSplitter {
+    fn default() -> Self {
+        EventSplitter {
+            buf: Vec::new(),
+            scanned: 0,
+            max: MAX_EVENT_BYTES,
+        }
+    }
+}
+
+impl EventSplitter {
+    /// Append `chunk`; every event it completes is pushed to `out` as its raw bytes.
+    pub fn push(&mut self, chunk: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), SseError> {
+        self.buf.extend_from_slice(chunk);
+        loop {
+            match blank_line_end(&self.buf, self.scanned) {
+                Some(end) => {
+                    let rest = self.buf.split_off(end);
+                    out.push(std::mem::replace(&mut self.buf, rest));
+                    self.scanned = 0;
+                }
+                None => {
+                    // Resume a little before the end: a terminator may straddle chunks.
+                    self.scanned = self.buf.len().saturating_sub(3);
+                    if self.buf.len() > self.max {
+                        return Err(SseError(format!("an event exceeded {} bytes", self.max)));
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// The stream ended: whatever is held (an event without its blank line) goes as it is.
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
+        self.scanned = 0;
+        (!self.buf.is_empty()).then(|| std::mem::take(&mut self.buf))
+    }
+}
+
+/// The index just past the first blank line at or after `from`: an empty line after a line
+/// ending (`\n\n`, `\r\n\r\n`, `\r\r`, and mixes). A lone `\r` at the very end may still
+/// become `\r\n`, so it is not taken as a terminator yet.
+fn blank_line_end(buf: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while i < buf.len() {
+        let b = buf.get(i).copied()?;
+        if b == b'\n' || b == b'\r' {
+            // The end of a line; is the next line empty?
+            let after = if b == b'\r' && buf.get(i + 1) == Some(&b'\n') {
+                i + 2
+            } else {
+                i + 1
+            };
+            if b == b'\r' && after == buf.len() {
+                return None;
+            }
+            match buf.get(after) {
+                Some(b'\n') => return Some(after + 1),
+                Some(b'\r') => {
+                    return match buf.get(after + 1) {
+                        Some(b'\n') => Some(after + 2),
+                        Some(_) => Some(after + 1),
+                        None => None,
+                    }
+                }
+                _ => i = after,
+            }
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
 /// Append `ev` in wire form: `event: NAME\n` when named, one `data:` line per line of data,
 /// and the blank line that ends it.
 pub fn encode(ev: &SseEvent, out: &mut Vec<u8>) {
@@ -256,6 +341,36 @@ mod tests {
         }
         assert_eq!(out.len(), 100);
         assert!(decode_all(&[b"data: \xff\n\n"]).is_err());
+    }
+
+    #[test]
+    fn the_splitter_keeps_every_byte_and_every_event_at_any_split() {
+        for i in 0..=STREAM.len() {
+            let mut s = EventSplitter::default();
+            let mut raw = Vec::new();
+            s.push(&STREAM[..i], &mut raw).unwrap();
+            s.push(&STREAM[i..], &mut raw).unwrap();
+            raw.extend(s.finish());
+            assert_eq!(raw.concat(), STREAM, "split at {i}");
+            let events: Vec<SseEvent> =
+                raw.iter().flat_map(|r| decode_all(&[r]).unwrap()).collect();
+            assert_eq!(events, expected(), "split at {i}");
+        }
+    }
+
+    #[test]
+    fn the_splitter_holds_a_partial_event_and_is_bounded() {
+        let mut s = EventSplitter::default();
+        let mut raw = Vec::new();
+        s.push(b"data: a\n\ndata: b", &mut raw).unwrap();
+        assert_eq!(raw, vec![b"data: a\n\n".to_vec()]);
+        s.push(b"\r\n\r\n", &mut raw).unwrap();
+        assert_eq!(raw.get(1).map(Vec::as_slice), Some(&b"data: b\r\n\r\n"[..]));
+        let mut small = EventSplitter {
+            max: 8,
+            ..EventSplitter::default()
+        };
+        assert!(small.push(b"data: 0123456789", &mut raw).is_err());
     }
 
     #[test]

@@ -29,7 +29,10 @@ pub struct Config {
     pub keys: Vec<KeyConfig>,
     pub state: NotYetSupported,
     pub teams: NotYetSupported,
-    pub prices: NotYetSupported,
+    /// USD per 1M tokens, by model name (the provider's model name, or a gateway model name);
+    /// entries override the built-in table.
+    #[serde(default)]
+    pub prices: std::collections::BTreeMap<String, PriceConfig>,
     pub redaction: NotYetSupported,
     pub guardrails: NotYetSupported,
     pub cache: NotYetSupported,
@@ -202,6 +205,15 @@ impl Default for MockConfig {
             failure_rate: 0.0,
         }
     }
+}
+
+/// One `prices:` entry, USD per 1M tokens. `cached_input` defaults to `input`.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PriceConfig {
+    pub input: f64,
+    pub output: f64,
+    pub cached_input: Option<f64>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]

@@ -95,6 +95,18 @@ fn references_names_and_addresses_are_checked() {
 fn settings_of_capabilities_not_built_yet_are_refused_not_ignored() {
     let yaml = format!("{MINIMAL}budget_typo: 1\n");
     assert!(errors(&yaml)[0].contains("budget_typo"));
+    let yaml = format!("{MINIMAL}prices: {{ m: {{ input: 1, output: -2 }}, n: {{ input: 1, output: 2, cahced: 1 }} }}\n");
+    let e = errors(&yaml);
+    assert!(
+        e.iter()
+            .any(|p| p.starts_with("prices") && p.contains("cahced")),
+        "{e:?}"
+    );
+    let yaml = format!("{MINIMAL}prices: {{ m: {{ input: 1, output: -2 }} }}\n");
+    assert_eq!(
+        errors(&yaml),
+        ["prices.m.output: must be a number of USD per 1M tokens, 0 or more"]
+    );
     let yaml = format!("{MINIMAL}cache: {{ enabled: true }}\n");
     assert_eq!(
         errors(&yaml),

@@ -54,7 +54,28 @@ pub fn validate(config: &Config) -> Report {
     let providers = providers(&config.providers, &mut r);
     let models = models(config, &providers, &mut r);
     keys(&config.keys, &models, &mut r);
+    prices(config, &mut r);
     r
+}
+
+fn prices(config: &Config, r: &mut Report) {
+    for (model, p) in &config.prices {
+        let fields = [
+            ("input", Some(p.input)),
+            ("output", Some(p.output)),
+            ("cached_input", p.cached_input),
+        ];
+        for (field, value) in fields {
+            if let Some(v) = value {
+                if !v.is_finite() || v < 0.0 {
+                    r.error(
+                        format!("prices.{model}.{field}"),
+                        "must be a number of USD per 1M tokens, 0 or more",
+                    );
+                }
+            }
+        }
+    }
 }
 
 fn server(config: &Config, r: &mut Report) {
@@ -100,7 +121,6 @@ fn not_yet(config: &Config, r: &mut Report) {
     let sections = [
         ("state", config.state.is_some()),
         ("teams", config.teams.is_some()),
-        ("prices", config.prices.is_some()),
         ("redaction", config.redaction.is_some()),
         ("guardrails", config.guardrails.is_some()),
         ("cache", config.cache.is_some()),

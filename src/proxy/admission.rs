@@ -110,6 +110,45 @@ pub struct ParsedRequest {
 }
 
 impl ParsedRequest {
+    /// The body for an OpenAI-format provider, asking for the final usage chunk of a stream
+    /// (`stream_options.include_usage`) when the client did not, so usage is always known.
+    /// Without `stream_options` in the body, the option is spliced in after the opening brace
+    /// rather than re-encoding what may be a large prompt.
+    pub fn body_with_stream_usage(&self, upstream_model: &str) -> Result<Bytes, GatewayError> {
+        if !self.stream || self.include_usage() {
+            return self.body_for(upstream_model);
+        }
+        let has_options = self
+            .json
+            .get("stream_options")
+            .is_some_and(|v| !v.is_null());
+        if !has_options {
+            let body = self.body_for(upstream_model)?;
+            if let Some(open) = body
+                .iter()
+                .position(|b| !b.is_ascii_whitespace())
+                .filter(|i| body.get(*i) == Some(&b'{'))
+            {
+                let mut out = Vec::with_capacity(body.len() + 40);
+                out.extend_from_slice(body.get(..=open).unwrap_or_default());
+                out.extend_from_slice(br#""stream_options":{"include_usage":true},"#);
+                out.extend_from_slice(body.get(open + 1..).unwrap_or_default());
+                return Ok(Bytes::from(out));
+            }
+        }
+        let mut json = self.json.clone();
+        if let Some(obj) = json.as_object_mut() {
+            obj.insert("model".into(), Value::String(upstream_model.into()));
+            obj.insert(
+                "stream_options".into(),
+                serde_json::json!({ "include_usage": true }),
+            );
+        }
+        serde_json::to_vec(&json)
+            .map(Bytes::from)
+            .map_err(|e| GatewayError::Internal(format!("encoding the upstream body: {e}")))
+    }
+
     /// Whether an OpenAI client asked for the final usage chunk of a stream.
     pub fn include_usage(&self) -> bool {
         self.json
@@ -304,6 +343,33 @@ mod tests {
         ] {
             assert_eq!(m(body).err().map(|e| e.status()), Some(400), "{body}");
         }
+    }
+
+    #[test]
+    fn streams_ask_for_usage_without_reencoding_the_prompt() {
+        let r = p(r#" {"model":"demo","messages":[{"role":"user","content":"hi"}],"stream":true}"#)
+            .unwrap();
+        let body = r.body_with_stream_usage("demo").unwrap();
+        assert_eq!(
+            &body[..],
+            br#" {"stream_options":{"include_usage":true},"model":"demo","messages":[{"role":"user","content":"hi"}],"stream":true}"#
+        );
+        let renamed: Value =
+            serde_json::from_slice(&r.body_with_stream_usage("gpt-4o").unwrap()).unwrap();
+        assert_eq!(
+            (
+                renamed["model"].as_str(),
+                renamed["stream_options"]["include_usage"].as_bool()
+            ),
+            (Some("gpt-4o"), Some(true))
+        );
+        let off = p(r#"{"model":"m","messages":[{}],"stream":true,"stream_options":{"include_usage":false}}"#).unwrap();
+        let v: Value = serde_json::from_slice(&off.body_with_stream_usage("m").unwrap()).unwrap();
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        let asked = p(r#"{"model":"m","messages":[{}],"stream":true,"stream_options":{"include_usage":true}}"#).unwrap();
+        assert_eq!(asked.body_with_stream_usage("m").unwrap(), asked.raw);
+        let whole = p(r#"{"model":"m","messages":[{}]}"#).unwrap();
+        assert_eq!(whole.body_with_stream_usage("m").unwrap(), whole.raw);
     }
 
     #[test]

@@ -14,8 +14,9 @@ use super::context::RequestCtx;
 use super::exchange::{Answer, POOL_IDLE};
 use super::respond;
 use crate::error::GatewayError;
-use crate::sse::{self, SseDecoder, SseEvent};
+use crate::sse::{self, EventSplitter, SseDecoder, SseEvent};
 use crate::translate::{dispatch, ApiFormat, StreamTranslator, TranslateError};
+use crate::usage::{self, StreamUsage};
 use bytes::{Bytes, BytesMut};
 use pingora::connectors::http::Connector;
 use pingora::protocols::http::client::HttpSession;
@@ -27,6 +28,14 @@ const MAX_ERROR_BODY: usize = 1024 * 1024;
 /// A whole answer to translate is read into memory; past this it is refused (502).
 const MAX_TRANSLATED_BODY: usize = 64 * 1024 * 1024;
 
+/// What the answer's head said, as the forwarding paths need it.
+struct Head {
+    status: u16,
+    content_type: Option<http::HeaderValue>,
+    content_length: Option<http::HeaderValue>,
+    is_sse: bool,
+}
+
 pub async fn forward(
     connector: &Connector,
     session: &mut Session,
@@ -35,107 +44,103 @@ pub async fn forward(
     client: ApiFormat,
     req: &ParsedRequest,
 ) -> Result<(), GatewayError> {
-    let Some(head) = answer.session.response_header() else {
+    let Some(h) = answer.session.response_header() else {
         return Err(GatewayError::Upstream(
             "the provider sent no response head".into(),
         ));
     };
-    let status = head.status.as_u16();
-    let content_type = head.headers.get(http::header::CONTENT_TYPE).cloned();
-    let content_length = head.headers.get(http::header::CONTENT_LENGTH).cloned();
-    let is_sse = content_type
-        .as_ref()
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let content_type = h.headers.get(http::header::CONTENT_TYPE).cloned();
+    let head = Head {
+        status: h.status.as_u16(),
+        is_sse: content_type
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream")),
+        content_length: h.headers.get(http::header::CONTENT_LENGTH).cloned(),
+        content_type,
+    };
     let provider_format = answer.provider.format();
-    let translating =
-        client != provider_format && ctx.admission.route != Some(super::Route::Embeddings);
+    let embeddings = ctx.admission.route == Some(super::Route::Embeddings);
+    let translating = client != provider_format && !embeddings;
 
-    if !(200..300).contains(&status) {
+    if !(200..300).contains(&head.status) {
         let body = read_all(&mut answer, MAX_ERROR_BODY, true)
             .await
             .unwrap_or_default();
         let body = scrub(body, answer.provider.api_key.expose());
-        let error = GatewayError::from_provider(&answer.provider.name, status, &body);
-        if matches!(status, 401 | 403) {
+        let error = GatewayError::from_provider(&answer.provider.name, head.status, &body);
+        if matches!(head.status, 401 | 403) {
             log::warn!(
-                "request {}: provider {} refused the gateway's credentials ({status}): {}",
+                "request {}: provider {} refused the gateway's credentials ({}): {}",
                 ctx.request_id,
                 answer.provider.name,
+                head.status,
                 String::from_utf8_lossy(&body)
             );
         }
-        if translating || matches!(status, 401 | 403) || error.retryable() {
+        if translating || matches!(head.status, 401 | 403) || error.retryable() {
             return Err(error);
         }
         // Same format: the provider's own error body, with its details, scrubbed.
-        return write_whole(session, ctx, status, content_type, body).await;
+        return write_whole(session, ctx, head.status, head.content_type, body).await;
     }
-    if !translating {
-        return passthrough(
-            connector,
-            session,
-            ctx,
-            answer,
-            is_sse,
-            content_type,
-            content_length,
-            client,
-        )
-        .await;
+
+    // This attempt answered: it is the one billed.
+    if ctx.accounting.enabled {
+        ctx.accounting.answered_by = Some(provider_format);
+        if head.is_sse {
+            ctx.accounting.stream = Some(StreamUsage::new(provider_format));
+        }
     }
     let model = ctx.upstream.upstream_model.clone().unwrap_or_default();
-    if is_sse {
-        match dispatch::stream(client, provider_format, &model, req.include_usage()) {
-            Some(translator) => {
-                translated_stream(connector, session, ctx, answer, translator, client).await
-            }
-            None => {
-                passthrough(
-                    connector,
-                    session,
-                    ctx,
-                    answer,
-                    is_sse,
-                    content_type,
-                    content_length,
-                    client,
-                )
-                .await
-            }
+    let translator = match (translating, head.is_sse) {
+        (true, true) => dispatch::stream(client, provider_format, &model, req.include_usage()),
+        (true, false) => {
+            return translated_whole(connector, session, ctx, answer, client, &model).await
         }
-    } else {
-        translated_whole(connector, session, ctx, answer, client, &model).await
+        (false, _) => None,
+    };
+    if let Some(translator) = translator {
+        return translated_stream(connector, session, ctx, answer, translator, client).await;
     }
+    let mode = match (ctx.accounting.enabled, head.is_sse) {
+        (false, _) => BodyMode::Plain,
+        (true, true) => {
+            // The gateway asked an OpenAI-format provider for usage the client did not ask for
+            // (see `ParsedRequest::body_with_stream_usage`): that chunk is not the client's.
+            let hide = provider_format == ApiFormat::OpenAi
+                && !embeddings
+                && req.stream
+                && !req.include_usage();
+            BodyMode::Tap(Tap::new(hide))
+        }
+        (true, false) => BodyMode::Collect(BytesMut::new()),
+    };
+    passthrough(connector, session, ctx, answer, head, client, mode).await
 }
 
 /// Same format: the answer's head, then its bytes as they come.
-#[allow(clippy::too_many_arguments)]
 async fn passthrough(
     connector: &Connector,
     session: &mut Session,
     ctx: &mut RequestCtx,
     answer: Answer,
-    is_sse: bool,
-    content_type: Option<http::HeaderValue>,
-    content_length: Option<http::HeaderValue>,
+    head: Head,
     client: ApiFormat,
+    mode: BodyMode,
 ) -> Result<(), GatewayError> {
-    let status = answer
-        .session
-        .response_header()
-        .map(|h| h.status.as_u16())
-        .unwrap_or(200);
-    let mut resp = respond::header(status, ctx).map_err(internal)?;
-    let framing = match (&content_length, is_sse) {
+    let mut resp = respond::header(head.status, ctx).map_err(internal)?;
+    let framing = match (&head.content_length, head.is_sse) {
         (Some(len), false) => resp.insert_header(http::header::CONTENT_LENGTH, len.clone()),
         _ => resp.insert_header(http::header::TRANSFER_ENCODING, "chunked"),
     };
-    let ct = content_type.unwrap_or_else(|| http::HeaderValue::from_static("application/json"));
+    let ct = head
+        .content_type
+        .unwrap_or_else(|| http::HeaderValue::from_static("application/json"));
     framing
         .and(resp.insert_header(http::header::CONTENT_TYPE, ct))
         .map_err(internal)?;
-    if is_sse {
+    if head.is_sse {
         resp.insert_header(http::header::CACHE_CONTROL, "no-cache")
             .map_err(internal)?;
     }
@@ -147,7 +152,7 @@ async fn passthrough(
         ctx.upstream.client_gone = true;
         return Ok(());
     }
-    pump(connector, session, ctx, answer, client, is_sse, None).await
+    pump(connector, session, ctx, answer, client, head.is_sse, mode).await
 }
 
 /// A whole answer in another format: read, translate, answer with its length.
@@ -168,13 +173,17 @@ async fn translated_whole(
             answer.provider.name
         ))
     })?;
-    let translated = match dispatch::response(client, answer.provider.format(), &value, model) {
+    let provider_format = answer.provider.format();
+    let translated = match dispatch::response(client, provider_format, &value, model) {
         Ok(Some(v)) => {
             Bytes::from(serde_json::to_vec(&v).map_err(|e| GatewayError::Internal(e.to_string()))?)
         }
         Ok(None) => body,
         Err(e) => return Err(translate_error(e)),
     };
+    if ctx.accounting.enabled {
+        ctx.accounting.whole = usage::from_value(provider_format, &value);
+    }
     connector
         .release_http_session(answer.session, &answer.peer, Some(POOL_IDLE))
         .await;
@@ -219,9 +228,97 @@ async fn translated_stream(
         answer,
         client,
         true,
-        Some(translation),
+        BodyMode::Translate(translation),
     )
     .await
+}
+
+/// How the pump treats the body on its way to the client.
+enum BodyMode {
+    /// Bytes as they come, nothing looked at (accounting off).
+    Plain,
+    /// A whole answer passed on as it comes, and kept to read its usage at the end.
+    Collect(BytesMut),
+    /// A stream passed on, its events read for usage (and one perhaps hidden).
+    Tap(Tap),
+    /// A stream translated event by event.
+    Translate(Translation),
+}
+
+/// Whole answers longer than this are passed on without their usage being read.
+const MAX_COLLECTED_BODY: usize = 8 * 1024 * 1024;
+
+/// A passthrough stream's events, read for usage. With `splitter`, the provider's bytes go
+/// out event by event so the usage-only chunk can be left out while every other byte stays
+/// as it came; without it, bursts go out untouched.
+struct Tap {
+    decoder: SseDecoder,
+    events: Vec<SseEvent>,
+    splitter: Option<EventSplitter>,
+    raw: Vec<Vec<u8>>,
+}
+
+impl Tap {
+    fn new(hide_usage_chunk: bool) -> Tap {
+        Tap {
+            decoder: SseDecoder::default(),
+            events: Vec::new(),
+            splitter: hide_usage_chunk.then(EventSplitter::default),
+            raw: Vec::new(),
+        }
+    }
+
+    /// The client's bytes for one burst; `tracker` learns the usage.
+    fn burst(
+        &mut self,
+        burst: &Burst,
+        tracker: Option<&mut StreamUsage>,
+    ) -> Result<Option<Bytes>, TranslateError> {
+        let malformed = |e: sse::SseError| TranslateError::Upstream(e.to_string());
+        let Some(tracker) = tracker else {
+            return Ok(burst.data.clone());
+        };
+        let Some(splitter) = self.splitter.as_mut() else {
+            if let Some(data) = &burst.data {
+                self.decoder
+                    .feed(data, &mut self.events)
+                    .map_err(malformed)?;
+            }
+            if burst.end {
+                self.decoder.finish(&mut self.events).map_err(malformed)?;
+            }
+            for ev in self.events.drain(..) {
+                tracker.on_event(&ev);
+            }
+            return Ok(burst.data.clone());
+        };
+        if let Some(data) = &burst.data {
+            splitter.push(data, &mut self.raw).map_err(malformed)?;
+        }
+        if burst.end {
+            self.raw.extend(splitter.finish());
+        }
+        let mut out = Vec::new();
+        for raw in self.raw.drain(..) {
+            let mut hidden = false;
+            self.decoder
+                .feed(&raw, &mut self.events)
+                .map_err(malformed)?;
+            for ev in self.events.drain(..) {
+                hidden |= tracker.on_event(&ev);
+            }
+            if !hidden {
+                out.extend_from_slice(&raw);
+            }
+        }
+        if burst.end {
+            self.decoder.finish(&mut self.events).map_err(malformed)?;
+            for ev in self.events.drain(..) {
+                tracker.on_event(&ev);
+            }
+        }
+        Ok((!out.is_empty()).then(|| Bytes::from(out)))
+    }
 }
 
 /// What a translated stream keeps between bursts.
@@ -233,8 +330,13 @@ struct Translation {
 }
 
 impl Translation {
-    /// The client's bytes for one burst of the provider's bytes.
-    fn burst(&mut self, burst: &Burst) -> Result<Option<Bytes>, TranslateError> {
+    /// The client's bytes for one burst of the provider's bytes; `tracker` learns the usage
+    /// from the provider's own events.
+    fn burst(
+        &mut self,
+        burst: &Burst,
+        mut tracker: Option<&mut StreamUsage>,
+    ) -> Result<Option<Bytes>, TranslateError> {
         let malformed = |e: sse::SseError| TranslateError::Upstream(e.to_string());
         if let Some(data) = &burst.data {
             self.decoder
@@ -245,6 +347,9 @@ impl Translation {
             self.decoder.finish(&mut self.upstream).map_err(malformed)?;
         }
         for ev in self.upstream.drain(..) {
+            if let Some(t) = tracker.as_deref_mut() {
+                t.on_event(&ev);
+            }
             self.translator.on_event(&ev, &mut self.client)?;
         }
         if burst.end {
@@ -258,8 +363,8 @@ impl Translation {
     }
 }
 
-/// After the head: move the body to the client one burst per write, translated when a
-/// translation is given, until the provider ends it, breaks it, or the client leaves.
+/// After the head: move the body to the client one burst per write, as `mode` says, until
+/// the provider ends it, breaks it, or the client leaves.
 async fn pump(
     connector: &Connector,
     session: &mut Session,
@@ -267,19 +372,30 @@ async fn pump(
     mut answer: Answer,
     client: ApiFormat,
     is_sse: bool,
-    mut translation: Option<Translation>,
+    mut mode: BodyMode,
 ) -> Result<(), GatewayError> {
     loop {
         let burst = match next_burst(&mut answer).await {
             Ok(b) => b,
             Err(msg) => return broken_stream(session, ctx, client, is_sse, msg).await,
         };
-        let data = match translation.as_mut() {
-            None => burst.data.clone(),
-            Some(t) => match t.burst(&burst) {
-                Ok(data) => data,
-                Err(e) => return broken_stream(session, ctx, client, is_sse, e.to_string()).await,
-            },
+        let tracker = ctx.accounting.stream.as_mut();
+        let data = match &mut mode {
+            BodyMode::Plain => Ok(burst.data.clone()),
+            BodyMode::Collect(body) => {
+                if let Some(d) = &burst.data {
+                    if body.len() + d.len() <= MAX_COLLECTED_BODY {
+                        body.extend_from_slice(d);
+                    }
+                }
+                Ok(burst.data.clone())
+            }
+            BodyMode::Tap(tap) => tap.burst(&burst, tracker),
+            BodyMode::Translate(t) => t.burst(&burst, tracker),
+        };
+        let data = match data {
+            Ok(data) => data,
+            Err(e) => return broken_stream(session, ctx, client, is_sse, e.to_string()).await,
         };
         if (data.is_some() || burst.end)
             && session.write_response_body(data, burst.end).await.is_err()
@@ -291,6 +407,15 @@ async fn pump(
             return broken_stream(session, ctx, client, is_sse, msg).await;
         }
         if burst.end {
+            if let BodyMode::Collect(body) = &mode {
+                let format = answer.provider.format();
+                ctx.accounting.whole = usage::from_answer(format, body);
+                if ctx.accounting.whole.is_none() {
+                    let model = ctx.upstream.upstream_model.clone().unwrap_or_default();
+                    ctx.accounting.whole_output_estimate =
+                        Some(super::settle::estimate_answer(format, &model, body));
+                }
+            }
             connector
                 .release_http_session(answer.session, &answer.peer, Some(POOL_IDLE))
                 .await;

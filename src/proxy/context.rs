@@ -49,6 +49,7 @@ pub struct RequestCtx {
     pub snapshot: Option<Arc<Snapshot>>,
     pub admission: Admission,
     pub upstream: UpstreamOutcome,
+    pub accounting: super::settle::Accounting,
     _in_flight: InFlight,
 }
 
@@ -82,6 +83,7 @@ impl RequestCtx {
             snapshot: None,
             admission: Admission::default(),
             upstream: UpstreamOutcome::default(),
+            accounting: Default::default(),
             _in_flight: InFlight::enter(),
         }
     }

@@ -57,7 +57,17 @@ pub async fn run(
         ctx.upstream.attempts += 1;
         ctx.upstream.provider = Some(target.provider.name.clone());
         ctx.upstream.upstream_model = Some(target.model.clone());
-        let outcome = match attempt(connector, target, op, client, req, &ctx.request_id).await {
+        let outcome = match attempt(
+            connector,
+            target,
+            op,
+            client,
+            req,
+            &ctx.request_id,
+            ctx.accounting.enabled,
+        )
+        .await
+        {
             Ok(up) => answer::forward(connector, session, ctx, up, client, req).await,
             Err(e) => Err(e),
         };
@@ -89,9 +99,10 @@ async fn attempt(
     client: ApiFormat,
     req: &ParsedRequest,
     request_id: &str,
+    count_usage: bool,
 ) -> Result<Answer, GatewayError> {
     let provider = &target.provider;
-    let body = upstream_body(provider, op, client, req, &target.model)?;
+    let body = upstream_body(provider, op, client, req, &target.model, count_usage)?;
     let addr = resolve::resolve(&provider.endpoint.host, provider.endpoint.port)
         .await
         .map_err(|e| {
@@ -186,6 +197,7 @@ fn upstream_body(
     client: ApiFormat,
     req: &ParsedRequest,
     upstream_model: &str,
+    count_usage: bool,
 ) -> Result<Bytes, GatewayError> {
     if !provider.supports(op) {
         return Err(GatewayError::InvalidRequest(format!(
@@ -198,6 +210,9 @@ fn upstream_body(
         return req.body_for(upstream_model);
     }
     match dispatch::request(client, provider.format(), &req.json, upstream_model) {
+        Ok(None) if provider.format() == ApiFormat::OpenAi && count_usage => {
+            req.body_with_stream_usage(upstream_model)
+        }
         Ok(None) => req.body_for(upstream_model),
         Ok(Some(translated)) => serde_json::to_vec(&translated)
             .map(Bytes::from)

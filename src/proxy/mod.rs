@@ -11,6 +11,7 @@ mod answer;
 mod context;
 mod exchange;
 mod respond;
+mod settle;
 
 pub use answer::scrub;
 pub use context::{RequestCtx, Route};
@@ -19,6 +20,8 @@ use crate::error::GatewayError;
 use crate::metrics::METRICS;
 use crate::providers::Operation;
 use crate::snapshot::Snapshot;
+use crate::spend::Spend;
+use crate::usage;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::connectors::http::Connector;
@@ -32,13 +35,20 @@ pub struct Gateway {
     pub config: Arc<ArcSwap<Snapshot>>,
     /// Pingora's pooled connector (keep-alive, TLS) for every provider.
     connector: Connector,
+    /// Spend per key and team, settled in `logging`.
+    pub spend: Arc<Spend>,
+    /// Token counting and spend; `TOLLGATE_ACCOUNTING=off` turns them off to measure their cost.
+    accounting: bool,
 }
 
 impl Gateway {
-    pub fn new(config: Arc<ArcSwap<Snapshot>>) -> Self {
+    pub fn new(config: Arc<ArcSwap<Snapshot>>, spend: Arc<Spend>) -> Self {
+        let accounting = std::env::var("TOLLGATE_ACCOUNTING").map_or(true, |v| v != "off");
         Gateway {
             config,
             connector: Connector::new(None),
+            spend,
+            accounting,
         }
     }
 
@@ -76,6 +86,18 @@ impl Gateway {
         ctx.admission.stream = request.stream;
         let model = admission::resolve_model(&snapshot, &key, &request.model)?;
         ctx.admission.model = Some(model.name.clone());
+        if self.accounting {
+            ctx.accounting.enabled = true;
+            // Kept for limits and for the estimate when a provider reports no usage. The
+            // tokenizer follows the first target's model; later targets differ little.
+            let tokenizer_model = model
+                .targets
+                .first()
+                .map(|t| t.model.as_str())
+                .unwrap_or("");
+            ctx.accounting.prompt_estimate =
+                usage::estimate_prompt(route.format(), tokenizer_model, &request.json);
+        }
         exchange::run(&self.connector, session, ctx, model, op, &request).await
     }
 }
@@ -148,6 +170,7 @@ impl ProxyHttp for Gateway {
         _e: Option<&pingora::Error>,
         ctx: &mut RequestCtx,
     ) {
+        settle::settle(ctx, &self.spend);
         let status = session
             .response_written()
             .map(|r| r.status.as_u16())

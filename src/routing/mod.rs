@@ -1,19 +1,17 @@
 //! Target selection: which provider target serves the next attempt of a request.
 //!
-//! For now a model's first enabled target serves it, once. Strategies (priority, weighted,
-//! latency, cost), health and failover arrive with the failover issue and slot in here: the
-//! caller already passes what the request has tried, and loops while this returns a target.
+//! Today: the `priority` strategy without health: the first enabled target not yet tried,
+//! in configuration order. The exchange loop moves on after a retryable failure (connection
+//! refused or reset, timeouts, 429, 5xx) up to the model's `max_attempts`, and only while
+//! nothing has reached the client. Health, ejection and the other strategies slot in here.
 
 use crate::snapshot::{Model, Target};
 
 /// The target for the next attempt, given the indexes of targets already tried.
 pub fn next_target<'a>(model: &'a Model, tried: &[usize]) -> Option<(usize, &'a Target)> {
-    if !tried.is_empty() {
-        return None;
-    }
     model
         .targets
         .iter()
         .enumerate()
-        .find(|(_, t)| t.provider.enabled)
+        .find(|(i, t)| t.provider.enabled && !tried.contains(i))
 }

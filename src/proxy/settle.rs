@@ -1,0 +1,193 @@
+//! Settling a request, once, in `logging` (which Pingora runs however the request ended):
+//! the usage the provider reported, or an estimate where it reported nothing; its price;
+//! the token and cost metrics; the key's and team's spend.
+//!
+//! Only the attempt that answered (2xx) is billed: attempts that failed before answering set
+//! nothing here. A stream cut short (the client left, the provider broke) is billed for the
+//! prompt and the answer text that was delivered.
+
+use super::context::RequestCtx;
+use crate::metrics::METRICS;
+use crate::snapshot::Snapshot;
+use crate::spend::{Charge, Spend};
+use crate::translate::ApiFormat;
+use crate::usage::{self, Price, Source, StreamUsage, Usage};
+use once_cell::sync::Lazy;
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+/// What a request used, gathered as it runs and settled once.
+#[derive(Default)]
+pub struct Accounting {
+    /// Whether the gateway counts at all (`TOLLGATE_ACCOUNTING=off` measures its cost).
+    pub enabled: bool,
+    /// The prompt's tokens, estimated before forwarding (kept for limits).
+    pub prompt_estimate: u64,
+    /// The format of the provider whose attempt answered with a 2xx.
+    pub answered_by: Option<ApiFormat>,
+    /// Usage of a whole answer, or the estimate source when it had none.
+    pub whole: Option<Usage>,
+    /// Output tokens estimated from a whole answer without usage.
+    pub whole_output_estimate: Option<u64>,
+    /// The tracker of a streamed answer.
+    pub stream: Option<StreamUsage>,
+    pub settled: bool,
+}
+
+/// The final count of one request, with where each direction's number came from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settled {
+    pub usage: Usage,
+    pub input_source: Source,
+    pub output_source: Source,
+    pub cost_usd: f64,
+    pub priced: bool,
+}
+
+/// Settle `ctx` once; `None` when nothing answered (nothing to bill) or already settled.
+pub fn settle(ctx: &mut RequestCtx, spend: &Spend) -> Option<Settled> {
+    let acc = &mut ctx.accounting;
+    if !acc.enabled || acc.settled || acc.answered_by.is_none() {
+        return None;
+    }
+    acc.settled = true;
+    let snapshot = ctx.snapshot.clone()?;
+    let upstream_model = ctx.upstream.upstream_model.clone().unwrap_or_default();
+    let reported = acc
+        .whole
+        .or_else(|| acc.stream.as_ref().and_then(StreamUsage::reported))
+        .unwrap_or_default();
+
+    let mut usage = reported;
+    let mut input_source = Source::Provider;
+    let mut output_source = Source::Provider;
+    if usage.input == 0 && usage.cached_input == 0 {
+        usage.input = acc.prompt_estimate;
+        input_source = Source::Estimate;
+    }
+    // A stream that did not end cleanly (the provider broke, the client left) may carry only
+    // a partial or placeholder count (Anthropic's message_start says 1 output token): the
+    // text actually delivered is counted, and the larger figure billed.
+    let incomplete = ctx.upstream.error_code.is_some() || ctx.upstream.client_gone;
+    if usage.output == 0 || (incomplete && acc.stream.is_some()) {
+        let estimate = match (&mut acc.stream, acc.whole_output_estimate) {
+            (Some(tracker), _) => tracker.estimate_output(&upstream_model),
+            (None, Some(e)) => e,
+            (None, None) => 0,
+        };
+        if estimate > usage.output {
+            usage.output = estimate;
+            output_source = Source::Estimate;
+        }
+    }
+
+    let gateway_model = ctx.admission.model.clone().unwrap_or_default();
+    let price = price_of(&snapshot, &upstream_model, &gateway_model);
+    let cost_usd = price.map(|p| p.cost(&usage)).unwrap_or(0.0);
+    let provider = ctx.upstream.provider.clone().unwrap_or_default();
+    if price.is_none() {
+        unpriced(&provider, &upstream_model);
+    }
+
+    let key = ctx
+        .admission
+        .key
+        .as_ref()
+        .map(|k| k.name.clone())
+        .unwrap_or_default();
+    let team = ctx.admission.key.as_ref().and_then(|k| k.team.clone());
+    let team_label = team.as_deref().unwrap_or("");
+    let labels = |direction: &'static str, source: Source| {
+        [
+            gateway_model.as_str(),
+            provider.as_str(),
+            key.as_str(),
+            team_label,
+            direction,
+            source.label(),
+        ]
+    };
+    METRICS
+        .tokens_total
+        .with_label_values(&labels("input", input_source))
+        .inc_by(usage.input + usage.cached_input);
+    METRICS
+        .tokens_total
+        .with_label_values(&labels("output", output_source))
+        .inc_by(usage.output);
+    METRICS
+        .cost_usd_total
+        .with_label_values(&[
+            gateway_model.as_str(),
+            provider.as_str(),
+            key.as_str(),
+            team_label,
+        ])
+        .inc_by(cost_usd);
+    spend.record(
+        &key,
+        team.as_deref(),
+        Charge {
+            input_tokens: usage.input,
+            cached_input_tokens: usage.cached_input,
+            output_tokens: usage.output,
+            cost_usd,
+        },
+    );
+    Some(Settled {
+        usage,
+        input_source,
+        output_source,
+        cost_usd,
+        priced: price.is_some(),
+    })
+}
+
+/// Estimated output tokens of a whole answer that carried no usage: the text of its first
+/// choice (or content blocks, or candidate parts) through the tokenizer.
+pub fn estimate_answer(format: ApiFormat, model: &str, body: &[u8]) -> u64 {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return 0;
+    };
+    let text = match format {
+        ApiFormat::OpenAi => v
+            .pointer("/choices/0/message/content")
+            .map(crate::translate::openai_content_text)
+            .unwrap_or_default(),
+        ApiFormat::Anthropic => v
+            .get("content")
+            .map(crate::translate::openai_content_text)
+            .unwrap_or_default(),
+        ApiFormat::Gemini => v
+            .pointer("/candidates/0/content/parts")
+            .map(crate::translate::openai_content_text)
+            .unwrap_or_default(),
+    };
+    usage::count_tokens(model, &text)
+}
+
+/// The price of a request: `prices:` by the provider's model name, then by the gateway's
+/// model name, then the built-in table by the provider's model name.
+pub fn price_of(snapshot: &Snapshot, upstream_model: &str, gateway_model: &str) -> Option<Price> {
+    let configured = snapshot
+        .prices
+        .get(upstream_model)
+        .or_else(|| snapshot.prices.get(gateway_model));
+    configured
+        .map(|p| Price::from(*p))
+        .or_else(|| usage::builtin_price(upstream_model))
+}
+
+/// Count a request whose model has no price, and warn once per provider and model.
+fn unpriced(provider: &str, model: &str) {
+    static WARNED: Lazy<Mutex<HashSet<(String, String)>>> = Lazy::new(Default::default);
+    METRICS
+        .unpriced_requests_total
+        .with_label_values(&[provider, model])
+        .inc();
+    if let Ok(mut warned) = WARNED.lock() {
+        if warned.insert((provider.to_string(), model.to_string())) {
+            log::warn!("no price for model {model:?} of provider {provider}: its requests cost 0 (set prices.{model})");
+        }
+    }
+}
