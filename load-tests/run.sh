@@ -29,6 +29,7 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 MOCK_PORT=$(free_port); NGINX_PORT=$(free_port); TG_PORT=$(free_port); TG_ADMIN=$(free_port); TG_METRICS=$(free_port)
+NA_PORT=$(free_port); NA_ADMIN=$(free_port); NA_METRICS=$(free_port)
 
 # The upstream: Tollgate's mock provider alone, 20 content events per streamed answer.
 $BIN mock --listen 127.0.0.1:$MOCK_PORT --threads $THREADS --chunks 20 > "$OUT/mock.log" 2>&1 &
@@ -79,7 +80,13 @@ YAML
 $BIN -c "$OUT/tollgate.yaml" > "$OUT/tollgate.log" 2>&1 &
 PIDS+=($!)
 
-wait_port $MOCK_PORT; wait_port $NGINX_PORT; wait_port $TG_PORT
+# The same gateway with token counting and spend turned off, to measure what accounting costs.
+sed -e "s/127.0.0.1:$TG_PORT/127.0.0.1:$NA_PORT/; s/127.0.0.1:$TG_ADMIN/127.0.0.1:$NA_ADMIN/; s/127.0.0.1:$TG_METRICS/127.0.0.1:$NA_METRICS/" \
+    -e "s#tollgate.pid#tollgate-na.pid#; s#tollgate.sock#tollgate-na.sock#" "$OUT/tollgate.yaml" > "$OUT/tollgate-na.yaml"
+TOLLGATE_ACCOUNTING=off $BIN -c "$OUT/tollgate-na.yaml" > "$OUT/tollgate-na.log" 2>&1 &
+PIDS+=($!)
+
+wait_port $MOCK_PORT; wait_port $NGINX_PORT; wait_port $TG_PORT; wait_port $NA_PORT
 
 # One wrk script per scenario: the same POST everywhere, a summary line at the end.
 for kind in plain stream; do
@@ -101,8 +108,10 @@ done
 
 declare -A RESULT
 for kind in plain stream; do
-  for target in direct nginx tollgate; do
-    case $target in direct) port=$MOCK_PORT ;; nginx) port=$NGINX_PORT ;; tollgate) port=$TG_PORT ;; esac
+  targets="direct nginx tollgate"
+  [ $kind = stream ] && targets="$targets tollgate-no-accounting"
+  for target in $targets; do
+    case $target in direct) port=$MOCK_PORT ;; nginx) port=$NGINX_PORT ;; tollgate) port=$TG_PORT ;; tollgate-no-accounting) port=$NA_PORT ;; esac
     echo "== $kind via $target" >&2
     line=$(wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION -s "$OUT/$kind.lua" "http://127.0.0.1:$port/v1/chat/completions" | tee "$OUT/$kind-$target.txt" | grep '^RESULT')
     RESULT[$kind-$target]=${line#RESULT }
@@ -126,11 +135,16 @@ row() {
   echo "- Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
   echo "- Load: \`wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION\`, POST /v1/chat/completions, a short prompt; the streamed answer is 23 SSE events."
   echo "- Worker threads: nginx $THREADS, Tollgate $THREADS, mock upstream $THREADS; wrk, the proxy and the mock share the machine."
+  echo "- tollgate-no-accounting: the same Tollgate with \\`TOLLGATE_ACCOUNTING=off\\` (no usage requested, read or settled)."
   echo "- Latency in ms. ratio: requests/s against nginx. Δp99: p99 minus nginx's p99, in ms."
   echo
   echo "| answer | via | requests/s | p50 | p99 | p99.9 | ratio | Δp99 | socket errors | non-2xx |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   for kind in plain stream; do for target in direct nginx tollgate; do row $kind $target; done; done
+  row stream tollgate-no-accounting
+  read -r on _ <<< "${RESULT[stream-tollgate]}"; read -r off _ <<< "${RESULT[stream-tollgate-no-accounting]}"
+  echo
+  echo "Streaming with accounting on / off: $(python3 -c "print(f'{$on/$off:.2f}')")x (goal: 0.95x or more)."
 } > "$OUT/table.md"
 
 cat "$OUT/table.md"

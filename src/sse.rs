@@ -94,7 +94,6 @@ impl SseDecoder {
         }
         while let Some(pos) = rest.iter().position(|b| *b == b'\n' || *b == b'\r') {
             let (head, tail) = rest.split_at(pos);
-            self.push_bytes(head)?;
             let is_cr = tail.first() == Some(&b'\r');
             rest = tail.get(1..).unwrap_or_default();
             if is_cr {
@@ -104,10 +103,17 @@ impl SseDecoder {
                     Some(_) => {}
                 }
             }
-            let line = std::mem::take(&mut self.line);
-            self.line(&line, out)?;
-            self.line = line;
-            self.line.clear();
+            if self.line.is_empty() {
+                // The whole line is in this chunk: parse it where it lies.
+                self.count(head.len())?;
+                self.line(head, out)?;
+            } else {
+                self.push_bytes(head)?;
+                let line = std::mem::take(&mut self.line);
+                self.line(&line, out)?;
+                self.line = line;
+                self.line.clear();
+            }
         }
         self.push_bytes(rest)
     }
@@ -123,11 +129,16 @@ impl SseDecoder {
         Ok(())
     }
 
-    fn push_bytes(&mut self, bytes: &[u8]) -> Result<(), SseError> {
-        self.size += bytes.len();
+    fn count(&mut self, n: usize) -> Result<(), SseError> {
+        self.size += n;
         if self.size > self.max {
             return Err(SseError(format!("an event exceeded {} bytes", self.max)));
         }
+        Ok(())
+    }
+
+    fn push_bytes(&mut self, bytes: &[u8]) -> Result<(), SseError> {
+        self.count(bytes.len())?;
         self.line.extend_from_slice(bytes);
         Ok(())
     }
@@ -176,51 +187,47 @@ impl SseDecoder {
 
 /// Splits a byte stream into complete raw events (each with the blank line that ends it),
 /// holding back a partial event until the rest arrives, so a caller can drop one event and
-/// pass every other byte on exactly as it came. Bounded like the decoder.
+/// pass every other byte on exactly as it came. Bounded like the decoder. No copy is made
+/// when a chunk ends on an event boundary and nothing was held back (the usual case).
+#[derive(Default)]
 pub struct EventSplitter {
-    buf: Vec<u8>,
-    /// Where the scan for the next blank line resumes.
-    scanned: usize,
-    max: usize,
-}
-
-impl Default for EventSplitter {
-    fn default() -> Self {
-        EventSplitter {
-            buf: Vec::new(),
-            scanned: 0,
-            max: MAX_EVENT_BYTES,
-        }
-    }
+    held: Vec<u8>,
 }
 
 impl EventSplitter {
-    /// Append `chunk`; every event it completes is pushed to `out` as its raw bytes.
-    pub fn push(&mut self, chunk: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), SseError> {
-        self.buf.extend_from_slice(chunk);
-        loop {
-            match blank_line_end(&self.buf, self.scanned) {
-                Some(end) => {
-                    let rest = self.buf.split_off(end);
-                    out.push(std::mem::replace(&mut self.buf, rest));
-                    self.scanned = 0;
-                }
-                None => {
-                    // Resume a little before the end: a terminator may straddle chunks.
-                    self.scanned = self.buf.len().saturating_sub(3);
-                    if self.buf.len() > self.max {
-                        return Err(SseError(format!("an event exceeded {} bytes", self.max)));
-                    }
-                    return Ok(());
-                }
-            }
+    /// Append `chunk`. Returns the bytes of every event now complete, as one slice, and puts
+    /// the end offset of each event within that slice in `ends`.
+    pub fn push(
+        &mut self,
+        chunk: &bytes::Bytes,
+        ends: &mut Vec<usize>,
+    ) -> Result<bytes::Bytes, SseError> {
+        ends.clear();
+        let data = if self.held.is_empty() {
+            chunk.clone()
+        } else {
+            let mut joined = std::mem::take(&mut self.held);
+            joined.extend_from_slice(chunk);
+            bytes::Bytes::from(joined)
+        };
+        let mut at = 0;
+        while let Some(end) = blank_line_end(&data, at) {
+            ends.push(end);
+            at = end;
         }
+        if data.len() - at > MAX_EVENT_BYTES {
+            return Err(SseError(format!(
+                "an event exceeded {MAX_EVENT_BYTES} bytes"
+            )));
+        }
+        self.held
+            .extend_from_slice(data.get(at..).unwrap_or_default());
+        Ok(data.slice(..at))
     }
 
     /// The stream ended: whatever is held (an event without its blank line) goes as it is.
-    pub fn finish(&mut self) -> Option<Vec<u8>> {
-        self.scanned = 0;
-        (!self.buf.is_empty()).then(|| std::mem::take(&mut self.buf))
+    pub fn finish(&mut self) -> Option<bytes::Bytes> {
+        (!self.held.is_empty()).then(|| bytes::Bytes::from(std::mem::take(&mut self.held)))
     }
 }
 
@@ -343,14 +350,30 @@ mod tests {
         assert!(decode_all(&[b"data: \xff\n\n"]).is_err());
     }
 
+    /// Events and leftovers of feeding `parts` through a splitter.
+    fn split(parts: &[&[u8]]) -> Vec<Vec<u8>> {
+        let mut s = EventSplitter::default();
+        let mut ends = Vec::new();
+        let mut raw = Vec::new();
+        for p in parts {
+            let done = s
+                .push(&bytes::Bytes::copy_from_slice(p), &mut ends)
+                .unwrap();
+            let mut start = 0;
+            for &end in &ends {
+                raw.push(done[start..end].to_vec());
+                start = end;
+            }
+            assert_eq!(start, done.len());
+        }
+        raw.extend(s.finish().map(|b| b.to_vec()));
+        raw
+    }
+
     #[test]
     fn the_splitter_keeps_every_byte_and_every_event_at_any_split() {
         for i in 0..=STREAM.len() {
-            let mut s = EventSplitter::default();
-            let mut raw = Vec::new();
-            s.push(&STREAM[..i], &mut raw).unwrap();
-            s.push(&STREAM[i..], &mut raw).unwrap();
-            raw.extend(s.finish());
+            let raw = split(&[&STREAM[..i], &STREAM[i..]]);
             assert_eq!(raw.concat(), STREAM, "split at {i}");
             let events: Vec<SseEvent> =
                 raw.iter().flat_map(|r| decode_all(&[r]).unwrap()).collect();
@@ -359,18 +382,20 @@ mod tests {
     }
 
     #[test]
-    fn the_splitter_holds_a_partial_event_and_is_bounded() {
-        let mut s = EventSplitter::default();
-        let mut raw = Vec::new();
-        s.push(b"data: a\n\ndata: b", &mut raw).unwrap();
-        assert_eq!(raw, vec![b"data: a\n\n".to_vec()]);
-        s.push(b"\r\n\r\n", &mut raw).unwrap();
-        assert_eq!(raw.get(1).map(Vec::as_slice), Some(&b"data: b\r\n\r\n"[..]));
-        let mut small = EventSplitter {
-            max: 8,
-            ..EventSplitter::default()
-        };
-        assert!(small.push(b"data: 0123456789", &mut raw).is_err());
+    fn the_splitter_holds_a_partial_event_and_does_not_copy_whole_ones() {
+        assert_eq!(
+            split(&[b"data: a\n\ndata: b", b"\r\n\r\n"]),
+            vec![b"data: a\n\n".to_vec(), b"data: b\r\n\r\n".to_vec()]
+        );
+        let chunk = bytes::Bytes::from_static(b"data: a\n\ndata: b\n\n");
+        let done = EventSplitter::default()
+            .push(&chunk, &mut Vec::new())
+            .unwrap();
+        assert_eq!(
+            done.as_ptr(),
+            chunk.as_ptr(),
+            "no copy when the chunk ends on a boundary"
+        );
     }
 
     #[test]

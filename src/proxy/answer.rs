@@ -249,13 +249,13 @@ enum BodyMode {
 const MAX_COLLECTED_BODY: usize = 8 * 1024 * 1024;
 
 /// A passthrough stream's events, read for usage. With `splitter`, the provider's bytes go
-/// out event by event so the usage-only chunk can be left out while every other byte stays
+/// out in whole events so the usage-only chunk can be left out while every other byte stays
 /// as it came; without it, bursts go out untouched.
 struct Tap {
     decoder: SseDecoder,
     events: Vec<SseEvent>,
     splitter: Option<EventSplitter>,
-    raw: Vec<Vec<u8>>,
+    ends: Vec<usize>,
 }
 
 impl Tap {
@@ -264,7 +264,7 @@ impl Tap {
             decoder: SseDecoder::default(),
             events: Vec::new(),
             splitter: hide_usage_chunk.then(EventSplitter::default),
-            raw: Vec::new(),
+            ends: Vec::new(),
         }
     }
 
@@ -292,32 +292,47 @@ impl Tap {
             }
             return Ok(burst.data.clone());
         };
-        if let Some(data) = &burst.data {
-            splitter.push(data, &mut self.raw).map_err(malformed)?;
-        }
+        let mut complete = match &burst.data {
+            Some(data) => splitter.push(data, &mut self.ends).map_err(malformed)?,
+            None => Bytes::new(),
+        };
         if burst.end {
-            self.raw.extend(splitter.finish());
+            if let Some(rest) = splitter.finish() {
+                let mut joined = BytesMut::from(&complete[..]);
+                joined.extend_from_slice(&rest);
+                complete = joined.freeze();
+                self.ends.push(complete.len());
+            }
         }
-        let mut out = Vec::new();
-        for raw in self.raw.drain(..) {
-            let mut hidden = false;
+        // Feed each event; note the ones to leave out.
+        let (mut start, mut kept, mut hidden_any) = (0, Vec::new(), false);
+        for &end in &self.ends {
+            let raw = complete.get(start..end).unwrap_or_default();
             self.decoder
-                .feed(&raw, &mut self.events)
+                .feed(raw, &mut self.events)
                 .map_err(malformed)?;
+            if burst.end && end == complete.len() {
+                self.decoder.finish(&mut self.events).map_err(malformed)?;
+            }
+            let mut hidden = false;
             for ev in self.events.drain(..) {
                 hidden |= tracker.on_event(&ev);
             }
-            if !hidden {
-                out.extend_from_slice(&raw);
+            if hidden {
+                hidden_any = true;
+            } else {
+                kept.push(start..end);
             }
+            start = end;
         }
-        if burst.end {
-            self.decoder.finish(&mut self.events).map_err(malformed)?;
-            for ev in self.events.drain(..) {
-                tracker.on_event(&ev);
-            }
+        if !hidden_any {
+            return Ok((!complete.is_empty()).then_some(complete));
         }
-        Ok((!out.is_empty()).then(|| Bytes::from(out)))
+        let mut out = BytesMut::new();
+        for range in kept {
+            out.extend_from_slice(complete.get(range).unwrap_or_default());
+        }
+        Ok((!out.is_empty()).then(|| out.freeze()))
     }
 }
 

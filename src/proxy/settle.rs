@@ -32,6 +32,8 @@ pub struct Accounting {
     /// The tracker of a streamed answer.
     pub stream: Option<StreamUsage>,
     pub settled: bool,
+    /// The settled figures, for the audit record.
+    pub result: Option<Settled>,
 }
 
 /// The final count of one request, with where each direction's number came from.
@@ -134,13 +136,15 @@ pub fn settle(ctx: &mut RequestCtx, spend: &Spend) -> Option<Settled> {
             cost_usd,
         },
     );
-    Some(Settled {
+    let result = Settled {
         usage,
         input_source,
         output_source,
         cost_usd,
         priced: price.is_some(),
-    })
+    };
+    ctx.accounting.result = Some(result);
+    Some(result)
 }
 
 /// Estimated output tokens of a whole answer that carried no usage: the text of its first
