@@ -69,10 +69,12 @@ impl Spend {
         for (scope, name) in scopes {
             if let Some(name) = name {
                 let t = totals.entry((scope, name.to_string())).or_default();
-                t.requests += 1;
-                t.input_tokens += charge.input_tokens;
-                t.cached_input_tokens += charge.cached_input_tokens;
-                t.output_tokens += charge.output_tokens;
+                t.requests = t.requests.saturating_add(1);
+                t.input_tokens = t.input_tokens.saturating_add(charge.input_tokens);
+                t.cached_input_tokens = t
+                    .cached_input_tokens
+                    .saturating_add(charge.cached_input_tokens);
+                t.output_tokens = t.output_tokens.saturating_add(charge.output_tokens);
                 t.cost_usd += charge.cost_usd;
             }
         }

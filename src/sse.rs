@@ -191,7 +191,9 @@ impl SseDecoder {
 /// when a chunk ends on an event boundary and nothing was held back (the usual case).
 #[derive(Default)]
 pub struct EventSplitter {
-    held: Vec<u8>,
+    held: bytes::BytesMut,
+    /// Where the scan for a blank line resumes in `held` (linear over a long event).
+    scanned: usize,
 }
 
 impl EventSplitter {
@@ -203,31 +205,42 @@ impl EventSplitter {
         ends: &mut Vec<usize>,
     ) -> Result<bytes::Bytes, SseError> {
         ends.clear();
-        let data = if self.held.is_empty() {
-            chunk.clone()
-        } else {
-            let mut joined = std::mem::take(&mut self.held);
-            joined.extend_from_slice(chunk);
-            bytes::Bytes::from(joined)
-        };
+        if self.held.is_empty() {
+            // The usual case: scan the chunk where it lies, copy only a trailing partial event.
+            let mut at = 0;
+            while let Some(end) = blank_line_end(chunk, at) {
+                ends.push(end);
+                at = end;
+            }
+            self.hold(chunk.get(at..).unwrap_or_default())?;
+            return Ok(chunk.slice(..at));
+        }
+        self.hold(chunk)?;
         let mut at = 0;
-        while let Some(end) = blank_line_end(&data, at) {
+        while let Some(end) = blank_line_end(&self.held, at.max(self.scanned)) {
             ends.push(end);
             at = end;
         }
-        if data.len() - at > MAX_EVENT_BYTES {
+        let done = self.held.split_to(at).freeze();
+        // A terminator may straddle chunks: resume a few bytes back.
+        self.scanned = self.held.len().saturating_sub(3);
+        Ok(done)
+    }
+
+    fn hold(&mut self, bytes: &[u8]) -> Result<(), SseError> {
+        if self.held.len() + bytes.len() > MAX_EVENT_BYTES {
             return Err(SseError(format!(
                 "an event exceeded {MAX_EVENT_BYTES} bytes"
             )));
         }
-        self.held
-            .extend_from_slice(data.get(at..).unwrap_or_default());
-        Ok(data.slice(..at))
+        self.held.extend_from_slice(bytes);
+        Ok(())
     }
 
     /// The stream ended: whatever is held (an event without its blank line) goes as it is.
     pub fn finish(&mut self) -> Option<bytes::Bytes> {
-        (!self.held.is_empty()).then(|| bytes::Bytes::from(std::mem::take(&mut self.held)))
+        self.scanned = 0;
+        (!self.held.is_empty()).then(|| self.held.split().freeze())
     }
 }
 

@@ -281,21 +281,27 @@ fn stream_from_openai_is_the_same_however_the_bytes_are_split() {
 }
 
 #[test]
-fn streams_without_their_last_event_are_closed_by_finish() {
-    // Cut each input before its terminator: finish() must still close the client's stream
-    // with the same tail.
-    let wire = bytes("stream_to_openai.in.sse");
-    let text = String::from_utf8(wire).unwrap();
+fn a_cut_stream_is_an_error_unless_it_had_said_how_it_ends() {
+    // Anthropic without message_stop: cut short. finish() refuses to close it like a
+    // complete answer (the proxy then ends the client's stream with an error event).
+    let text = String::from_utf8(bytes("stream_to_openai.in.sse")).unwrap();
     let cut = text.find("event: message_stop").unwrap();
-    let out = translate_chunks(
-        StreamToOpenAi::new("fallback", true),
-        &[&text.as_bytes()[..cut]],
+    let mut decoder = tollgate::sse::SseDecoder::default();
+    let mut events = Vec::new();
+    decoder.feed(&text.as_bytes()[..cut], &mut events).unwrap();
+    decoder.finish(&mut events).unwrap();
+    let mut t = StreamToOpenAi::new("fallback", true);
+    let mut out = Vec::new();
+    for e in &events {
+        t.on_event(e, &mut out).unwrap();
+    }
+    assert!(
+        t.finish(&mut out).is_err(),
+        "stream_to_openai without message_stop"
     );
-    assert_events(
-        &out,
-        &decode(&bytes("stream_to_openai.expected.sse")),
-        "stream_to_openai without message_stop",
-    );
+    assert!(out.iter().all(|e| e.data != "[DONE]"));
+
+    // OpenAI without [DONE] but after its finish_reason: complete, closed the same way.
 
     let text = String::from_utf8(bytes("stream_from_openai.in.sse")).unwrap();
     let cut = text.find("data: [DONE]").unwrap();

@@ -248,3 +248,108 @@ async fn embeddings_on_a_provider_without_them_are_refused() {
     assert_eq!(resp.status(), 400);
     assert!(up.requests().is_empty());
 }
+
+/// A raw Anthropic-format upstream whose stream ends cleanly (the chunked body is complete)
+/// but without `message_stop`: cut short by something in between, not a complete answer.
+#[tokio::test]
+async fn a_stream_that_ends_without_its_end_marker_is_not_shown_as_complete() {
+    let events = [
+        ("message_start", r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"m-an","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":5,"output_tokens":1}}}"#),
+        ("content_block_start", r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#),
+        ("content_block_delta", r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Partial"}}"#),
+    ]
+    .iter()
+    .map(|(name, data)| format!("event: {name}\ndata: {data}\n\n"))
+    .collect::<String>();
+    let raw = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{events}\r\n0\r\n\r\n",
+        events.len()
+    );
+    let addr = raw_upstream(raw.into_bytes(), false).await;
+    let gw = Gateway::start(&two_formats(
+        "http://127.0.0.1:9/v1",
+        &format!("http://{addr}"),
+        "",
+    ))
+    .await;
+    let text = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(KEY)
+        .json(&chat_body("m-an", true, "x"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("Partial"), "{text}");
+    assert!(text.contains("data: {\"error\":{"), "{text}");
+    assert!(
+        !text.contains("[DONE]") && !text.contains("\"finish_reason\":\"stop\""),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn informational_heads_before_the_answer_are_skipped() {
+    let body = r#"{"id":"c1","object":"chat.completion","created":1,"model":"m-oa","choices":[{"index":0,"message":{"role":"assistant","content":"after hints"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#;
+    let raw = format!(
+        "HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let addr = raw_upstream(raw.into_bytes(), false).await;
+    let gw = Gateway::start(&two_formats(
+        &format!("http://{addr}/v1"),
+        "http://127.0.0.1:9",
+        "",
+    ))
+    .await;
+    let resp = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(KEY)
+        .json(&chat_body("m-oa", false, "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("after hints"));
+}
+
+#[tokio::test]
+async fn a_break_inside_an_event_still_gives_a_separate_error_event() {
+    // The provider stops halfway through an event, then goes silent.
+    let partial = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\ndata: {\"id\":\"c\",\"obj";
+    let raw = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{partial}\r\n",
+        partial.len()
+    );
+    let addr = raw_upstream(raw.into_bytes(), true).await;
+    let yaml = two_formats(
+        &format!("http://{addr}/v1"),
+        "http://127.0.0.1:9",
+        ", timeouts: { idle_ms: 300 }",
+    );
+    let gw = Gateway::start(&yaml).await;
+    // Asking for usage itself, the client gets the provider's bytes as they come.
+    let mut body = chat_body("m-oa", true, "x");
+    body["stream_options"] = serde_json::json!({ "include_usage": true });
+    let text = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("\"obj\n\ndata: {\"error\":{"),
+        "the error event starts after a blank line: {text:?}"
+    );
+    let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
+    assert!(
+        events.last().unwrap().starts_with("data: {\"error\""),
+        "{events:?}"
+    );
+}

@@ -164,6 +164,8 @@ impl Provider {
             concat!("tollgate/", env!("CARGO_PKG_VERSION")),
         )?;
         req.insert_header("x-request-id", request_id)?;
+        // Answers are read (usage, translation) and passed on as they are: no compression.
+        req.insert_header(http::header::ACCEPT_ENCODING, "identity")?;
         match self.kind {
             ProviderType::Openai | ProviderType::OpenaiCompatible | ProviderType::Mock => {
                 openai::authorize(&mut req, &self.api_key)?

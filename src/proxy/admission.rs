@@ -60,7 +60,18 @@ pub async fn read_body(session: &mut Session, max: usize) -> Result<Bytes, Gatew
         discard_rest(session).await;
         return Err(GatewayError::RequestTooLarge(max));
     }
-    let mut body = BytesMut::with_capacity(declared.unwrap_or(0));
+    let expects_continue = session
+        .req_header()
+        .headers
+        .get(http::header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    if expects_continue {
+        // curl and others wait for this before sending a large body.
+        let _ = session.write_continue_response().await;
+    }
+    // Room for the declared length, but not reserved in full before the bytes arrive.
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(0).min(1024 * 1024));
     loop {
         match session.read_request_body().await {
             Ok(Some(chunk)) => {
@@ -87,7 +98,7 @@ pub async fn read_body(session: &mut Session, max: usize) -> Result<Bytes, Gatew
 const DISCARD_BYTES: usize = 8 * 1024 * 1024;
 const DISCARD_TIME: std::time::Duration = std::time::Duration::from_secs(1);
 
-async fn discard_rest(session: &mut Session) {
+pub async fn discard_rest(session: &mut Session) {
     let mut left = DISCARD_BYTES;
     let _ = tokio::time::timeout(DISCARD_TIME, async {
         while let Ok(Some(chunk)) = session.read_request_body().await {

@@ -55,7 +55,11 @@ pub async fn forward(
         is_sse: content_type
             .as_ref()
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/event-stream")),
+            .is_some_and(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("text/event-stream")
+            }),
         content_length: h.headers.get(http::header::CONTENT_LENGTH).cloned(),
         content_type,
     };
@@ -85,20 +89,22 @@ pub async fn forward(
         return write_whole(session, ctx, head.status, head.content_type, body).await;
     }
 
-    // This attempt answered: it is the one billed.
+    let model = ctx.upstream.upstream_model.clone().unwrap_or_default();
+    if translating && !head.is_sse {
+        // Billed only once translated: it may still fail (and another target be tried).
+        return translated_whole(connector, session, ctx, answer, client, &model).await;
+    }
+    // This attempt answered and its head goes to the client next: it is the one billed.
     if ctx.accounting.enabled {
         ctx.accounting.answered_by = Some(provider_format);
         if head.is_sse {
             ctx.accounting.stream = Some(StreamUsage::new(provider_format));
         }
     }
-    let model = ctx.upstream.upstream_model.clone().unwrap_or_default();
-    let translator = match (translating, head.is_sse) {
-        (true, true) => dispatch::stream(client, provider_format, &model, req.include_usage()),
-        (true, false) => {
-            return translated_whole(connector, session, ctx, answer, client, &model).await
-        }
-        (false, _) => None,
+    let translator = if translating {
+        dispatch::stream(client, provider_format, &model, req.include_usage())
+    } else {
+        None
     };
     if let Some(translator) = translator {
         return translated_stream(connector, session, ctx, answer, translator, client).await;
@@ -114,7 +120,7 @@ pub async fn forward(
                 && !req.include_usage();
             BodyMode::Tap(Tap::new(hide))
         }
-        (true, false) => BodyMode::Collect(BytesMut::new()),
+        (true, false) => BodyMode::Collect(Some(BytesMut::new())),
     };
     passthrough(connector, session, ctx, answer, head, client, mode).await
 }
@@ -144,11 +150,7 @@ async fn passthrough(
         resp.insert_header(http::header::CACHE_CONTROL, "no-cache")
             .map_err(internal)?;
     }
-    if session
-        .write_response_header(Box::new(resp), false)
-        .await
-        .is_err()
-    {
+    if respond::head(session, resp).await.is_err() {
         ctx.upstream.client_gone = true;
         return Ok(());
     }
@@ -182,6 +184,7 @@ async fn translated_whole(
         Err(e) => return Err(translate_error(e)),
     };
     if ctx.accounting.enabled {
+        ctx.accounting.answered_by = Some(provider_format);
         ctx.accounting.whole = usage::from_value(provider_format, &value);
     }
     connector
@@ -207,11 +210,7 @@ async fn translated_stream(
         .map_err(internal)?;
     resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")
         .map_err(internal)?;
-    if session
-        .write_response_header(Box::new(resp), false)
-        .await
-        .is_err()
-    {
+    if respond::head(session, resp).await.is_err() {
         ctx.upstream.client_gone = true;
         return Ok(());
     }
@@ -220,6 +219,7 @@ async fn translated_stream(
         decoder: SseDecoder::default(),
         upstream: Vec::new(),
         client: Vec::new(),
+        leftover: None,
     };
     pump(
         connector,
@@ -237,8 +237,9 @@ async fn translated_stream(
 enum BodyMode {
     /// Bytes as they come, nothing looked at (accounting off).
     Plain,
-    /// A whole answer passed on as it comes, and kept to read its usage at the end.
-    Collect(BytesMut),
+    /// A whole answer passed on as it comes, and kept to read its usage at the end (`None`
+    /// once it outgrew the bound).
+    Collect(Option<BytesMut>),
     /// A stream passed on, its events read for usage (and one perhaps hidden).
     Tap(Tap),
     /// A stream translated event by event.
@@ -342,39 +343,62 @@ struct Translation {
     decoder: SseDecoder,
     upstream: Vec<SseEvent>,
     client: Vec<SseEvent>,
+    /// What was translated in a burst before the stream turned out broken: the client gets
+    /// it before the error event.
+    leftover: Option<Bytes>,
 }
 
 impl Translation {
     /// The client's bytes for one burst of the provider's bytes; `tracker` learns the usage
-    /// from the provider's own events.
+    /// from the provider's own events. On `Err`, `leftover` holds what came before the fault.
     fn burst(
         &mut self,
         burst: &Burst,
-        mut tracker: Option<&mut StreamUsage>,
+        tracker: Option<&mut StreamUsage>,
     ) -> Result<Option<Bytes>, TranslateError> {
+        let result = self.step(burst, tracker);
+        let mut wire = Vec::new();
+        for ev in self.client.drain(..) {
+            sse::encode(&ev, &mut wire);
+        }
+        let wire = (!wire.is_empty()).then(|| Bytes::from(wire));
+        match result {
+            Ok(()) => Ok(wire),
+            Err(e) => {
+                self.leftover = wire;
+                Err(e)
+            }
+        }
+    }
+
+    fn step(
+        &mut self,
+        burst: &Burst,
+        mut tracker: Option<&mut StreamUsage>,
+    ) -> Result<(), TranslateError> {
         let malformed = |e: sse::SseError| TranslateError::Upstream(e.to_string());
+        let mut decoded = Ok(());
         if let Some(data) = &burst.data {
-            self.decoder
+            decoded = self
+                .decoder
                 .feed(data, &mut self.upstream)
-                .map_err(malformed)?;
+                .map_err(malformed);
         }
-        if burst.end {
-            self.decoder.finish(&mut self.upstream).map_err(malformed)?;
+        if burst.end && decoded.is_ok() {
+            decoded = self.decoder.finish(&mut self.upstream).map_err(malformed);
         }
+        // Events decoded before any fault are still translated and delivered.
         for ev in self.upstream.drain(..) {
             if let Some(t) = tracker.as_deref_mut() {
                 t.on_event(&ev);
             }
             self.translator.on_event(&ev, &mut self.client)?;
         }
+        decoded?;
         if burst.end {
             self.translator.finish(&mut self.client)?;
         }
-        let mut wire = Vec::new();
-        for ev in self.client.drain(..) {
-            sse::encode(&ev, &mut wire);
-        }
-        Ok((!wire.is_empty()).then(|| Bytes::from(wire)))
+        Ok(())
     }
 }
 
@@ -389,20 +413,18 @@ async fn pump(
     is_sse: bool,
     mut mode: BodyMode,
 ) -> Result<(), GatewayError> {
+    // Whether what the client has so far ends on an event boundary (for the error event).
+    let mut at_boundary = true;
     loop {
         let burst = match next_burst(&mut answer).await {
             Ok(b) => b,
-            Err(msg) => return broken_stream(session, ctx, client, is_sse, msg).await,
+            Err(msg) => return broken_stream(session, ctx, client, is_sse, at_boundary, msg).await,
         };
         let tracker = ctx.accounting.stream.as_mut();
         let data = match &mut mode {
             BodyMode::Plain => Ok(burst.data.clone()),
             BodyMode::Collect(body) => {
-                if let Some(d) = &burst.data {
-                    if body.len() + d.len() <= MAX_COLLECTED_BODY {
-                        body.extend_from_slice(d);
-                    }
-                }
+                collect(body, burst.data.as_ref());
                 Ok(burst.data.clone())
             }
             BodyMode::Tap(tap) => tap.burst(&burst, tracker),
@@ -410,26 +432,51 @@ async fn pump(
         };
         let data = match data {
             Ok(data) => data,
-            Err(e) => return broken_stream(session, ctx, client, is_sse, e.to_string()).await,
+            Err(e) => {
+                let leftover = match &mut mode {
+                    BodyMode::Translate(t) => t.leftover.take(),
+                    _ => None,
+                };
+                if let Some(d) = leftover {
+                    at_boundary = ends_event(&d);
+                    if session.write_response_body(Some(d), false).await.is_err() {
+                        ctx.upstream.client_gone = true;
+                        return Ok(());
+                    }
+                }
+                return broken_stream(session, ctx, client, is_sse, at_boundary, e.to_string())
+                    .await;
+            }
         };
+        if let Some(d) = &data {
+            at_boundary = ends_event(d);
+        }
         if (data.is_some() || burst.end)
             && session.write_response_body(data, burst.end).await.is_err()
         {
             ctx.upstream.client_gone = true;
+            if let BodyMode::Collect(body) = &mut mode {
+                // The provider produced the whole answer anyway: read the rest (bounded) so
+                // its usage is billed.
+                if !burst.end {
+                    while let Ok(Some(more)) =
+                        timeout(answer.idle, answer.session.read_response_body())
+                            .await
+                            .unwrap_or(Ok(None))
+                    {
+                        collect(body, Some(&more));
+                    }
+                }
+                settle_whole(ctx, &answer, body);
+            }
             return Ok(());
         }
         if let Some(msg) = burst.error {
-            return broken_stream(session, ctx, client, is_sse, msg).await;
+            return broken_stream(session, ctx, client, is_sse, at_boundary, msg).await;
         }
         if burst.end {
             if let BodyMode::Collect(body) = &mode {
-                let format = answer.provider.format();
-                ctx.accounting.whole = usage::from_answer(format, body);
-                if ctx.accounting.whole.is_none() {
-                    let model = ctx.upstream.upstream_model.clone().unwrap_or_default();
-                    ctx.accounting.whole_output_estimate =
-                        Some(super::settle::estimate_answer(format, &model, body));
-                }
+                settle_whole(ctx, &answer, body);
             }
             connector
                 .release_http_session(answer.session, &answer.peer, Some(POOL_IDLE))
@@ -439,20 +486,61 @@ async fn pump(
     }
 }
 
-/// End a stream that broke after its head was sent (see the module comment).
+/// Keep a whole answer's bytes to read its usage, up to `MAX_COLLECTED_BODY`; past that the
+/// body is no longer valid JSON to read, so collecting stops for good.
+fn collect(body: &mut Option<BytesMut>, data: Option<&Bytes>) {
+    if let (Some(b), Some(d)) = (body.as_mut(), data) {
+        if b.len() + d.len() <= MAX_COLLECTED_BODY {
+            b.extend_from_slice(d);
+        } else {
+            *body = None;
+        }
+    }
+}
+
+/// Record a whole answer's usage, or the estimate of its text when it carries none.
+fn settle_whole(ctx: &mut RequestCtx, answer: &Answer, body: &Option<BytesMut>) {
+    let Some(body) = body else {
+        return;
+    };
+    let format = answer.provider.format();
+    ctx.accounting.whole = usage::from_answer(format, body);
+    if ctx.accounting.whole.is_none() {
+        // Counted at settlement, off the worker threads.
+        ctx.accounting.whole_without_usage = Some(body.clone().freeze());
+    }
+}
+
+/// Whether `data` ends with the blank line that ends an SSE event.
+fn ends_event(data: &[u8]) -> bool {
+    data.ends_with(b"\n\n") || data.ends_with(b"\r\n\r\n") || data.ends_with(b"\r\r")
+}
+
+/// End a stream that broke after its head was sent (see the module comment). When the
+/// client's last bytes stopped inside an event, a blank line first closes it, so the error
+/// event stays an event of its own.
 async fn broken_stream(
     session: &mut Session,
     ctx: &mut RequestCtx,
     client: ApiFormat,
     is_sse: bool,
+    at_boundary: bool,
     message: String,
 ) -> Result<(), GatewayError> {
     log::warn!("request {}: {message}", ctx.request_id);
     let error = GatewayError::Upstream(message);
     ctx.upstream.error_code = Some(error.code());
     if is_sse {
+        let event = error.sse_event(client);
+        let event = if at_boundary {
+            event
+        } else {
+            let mut closed = BytesMut::from(&b"\n\n"[..]);
+            closed.extend_from_slice(&event);
+            closed.freeze()
+        };
         if session
-            .write_response_body(Some(error.sse_event(client)), true)
+            .write_response_body(Some(event), true)
             .await
             .is_err()
         {

@@ -138,8 +138,10 @@ async fn attempt(
             }
             .await;
             crate::net::cork(fd, false);
-            written?;
-            up.read_response_header().await
+            written.map_err(|e| (Phase::Sending, e))?;
+            read_final_head(&mut up)
+                .await
+                .map_err(|e| (Phase::Reading, e))
         })
         .await;
         match sent {
@@ -151,14 +153,21 @@ async fn attempt(
                     idle: Duration::from_millis(provider.timeouts.idle_ms),
                 })
             }
-            Ok(Err(e)) if reused && tries_left > 1 => {
+            // Only a pooled connection the provider had already closed is worth another try: the
+            // request could not be written, or the connection ended before any answer byte.
+            // Any other failure may come after the provider did the work, and is not repeated.
+            Ok(Err((phase, e)))
+                if reused
+                    && tries_left > 1
+                    && (phase == Phase::Sending || e.etype() == &ErrorType::ConnectionClosed) =>
+            {
                 tries_left -= 1;
                 log::debug!(
                     "request {request_id}: pooled connection to {} failed ({e}); reconnecting",
                     provider.name
                 );
             }
-            Ok(Err(e)) => {
+            Ok(Err((_, e))) => {
                 return Err(GatewayError::Upstream(format!(
                     "provider {} failed: {}",
                     provider.name,
@@ -173,6 +182,30 @@ async fn attempt(
             }
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Sending,
+    Reading,
+}
+
+/// Read the answer's head, skipping informational ones (100 Continue, 103 Early Hints): the
+/// body belongs to the final head only, and Pingora has no body reader for a 1xx.
+async fn read_final_head(up: &mut HttpSession) -> pingora::Result<()> {
+    for _ in 0..8 {
+        up.read_response_header().await?;
+        let informational = up
+            .response_header()
+            .is_some_and(|h| h.status.is_informational());
+        if !informational {
+            return Ok(());
+        }
+    }
+    Err(pingora::Error::explain(
+        ErrorType::InvalidHTTPHeader,
+        "too many informational responses",
+    ))
 }
 
 fn connect_error(provider: &Provider, e: &pingora::Error) -> GatewayError {

@@ -86,19 +86,20 @@ impl Gateway {
         ctx.admission.stream = request.stream;
         let model = admission::resolve_model(&snapshot, &key, &request.model)?;
         ctx.admission.model = Some(model.name.clone());
-        if self.accounting {
-            ctx.accounting.enabled = true;
-            // Kept for limits and for the estimate when a provider reports no usage. The
-            // tokenizer follows the first target's model; later targets differ little.
-            let tokenizer_model = model
-                .targets
-                .first()
-                .map(|t| t.model.as_str())
-                .unwrap_or("");
-            ctx.accounting.prompt_estimate =
-                usage::estimate_prompt(route.format(), tokenizer_model, &request.json);
+        ctx.accounting.enabled = self.accounting;
+        let outcome = exchange::run(&self.connector, session, ctx, model, op, &request).await;
+        if ctx.accounting.needs_prompt_estimate() {
+            // The provider reported no prompt tokens: estimate them now, after the answer,
+            // rather than tokenizing every prompt before forwarding (a 32 KB prompt takes about
+            // a millisecond). The tokenizer follows the model that answered.
+            let model = ctx.upstream.upstream_model.clone().unwrap_or_default();
+            let (format, json) = (route.format(), request.json);
+            let counted =
+                tokio::task::spawn_blocking(move || usage::estimate_prompt(format, &model, &json))
+                    .await;
+            ctx.accounting.prompt_estimate = counted.unwrap_or(0);
         }
-        exchange::run(&self.connector, session, ctx, model, op, &request).await
+        outcome
     }
 }
 
@@ -116,9 +117,11 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<bool> {
         if let Err(e) = self.handle(session, ctx).await {
-            // A refused request may leave its body unread; the connection cannot carry
-            // another request after it.
+            // A refused request may leave its body unread: what is in flight is read and
+            // dropped (bounded) so closing does not reset the answer away, and the connection
+            // carries no other request.
             if !session.is_body_done() {
+                admission::discard_rest(session).await;
                 session.set_keepalive(None);
             }
             respond::error(session, ctx, &e).await;
@@ -170,7 +173,7 @@ impl ProxyHttp for Gateway {
         _e: Option<&pingora::Error>,
         ctx: &mut RequestCtx,
     ) {
-        settle::settle(ctx, &self.spend);
+        settle::settle(ctx, &self.spend).await;
         let status = session
             .response_written()
             .map(|r| r.status.as_u16())

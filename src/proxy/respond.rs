@@ -27,6 +27,14 @@ pub fn header(status: u16, ctx: &RequestCtx) -> pingora::Result<ResponseHeader> 
     Ok(resp)
 }
 
+/// Write an answer's head; while draining, the connection closes after this answer.
+pub async fn head(session: &mut Session, resp: ResponseHeader) -> pingora::Result<()> {
+    if lifecycle::draining() {
+        session.set_keepalive(None);
+    }
+    session.write_response_header(Box::new(resp), false).await
+}
+
 /// Write a whole answer whose length is known.
 pub async fn write(
     session: &mut Session,

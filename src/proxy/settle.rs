@@ -21,19 +21,33 @@ use std::sync::Mutex;
 pub struct Accounting {
     /// Whether the gateway counts at all (`TOLLGATE_ACCOUNTING=off` measures its cost).
     pub enabled: bool,
-    /// The prompt's tokens, estimated before forwarding (kept for limits).
+    /// The prompt's tokens, estimated when the provider reported none (see `handle`).
     pub prompt_estimate: u64,
     /// The format of the provider whose attempt answered with a 2xx.
     pub answered_by: Option<ApiFormat>,
     /// Usage of a whole answer, or the estimate source when it had none.
     pub whole: Option<Usage>,
-    /// Output tokens estimated from a whole answer without usage.
-    pub whole_output_estimate: Option<u64>,
+    /// A whole answer that carried no usage, kept to estimate its output tokens.
+    pub whole_without_usage: Option<bytes::Bytes>,
     /// The tracker of a streamed answer.
     pub stream: Option<StreamUsage>,
     pub settled: bool,
     /// The settled figures, for the audit record.
     pub result: Option<Settled>,
+}
+
+impl Accounting {
+    /// Whether settling will need the prompt estimate: a provider answered without
+    /// reporting prompt tokens (or the answer was cut before it did).
+    pub fn needs_prompt_estimate(&self) -> bool {
+        if !self.enabled || self.answered_by.is_none() {
+            return false;
+        }
+        let reported = self
+            .whole
+            .or_else(|| self.stream.as_ref().and_then(StreamUsage::reported));
+        reported.is_none_or(|u| u.input == 0 && u.cached_input == 0)
+    }
 }
 
 /// The final count of one request, with where each direction's number came from.
@@ -47,7 +61,9 @@ pub struct Settled {
 }
 
 /// Settle `ctx` once; `None` when nothing answered (nothing to bill) or already settled.
-pub fn settle(ctx: &mut RequestCtx, spend: &Spend) -> Option<Settled> {
+/// Tokenizing (only where a provider reported nothing) runs on the blocking pool: a long
+/// answer takes milliseconds, which a worker thread must not spend.
+pub async fn settle(ctx: &mut RequestCtx, spend: &Spend) -> Option<Settled> {
     let acc = &mut ctx.accounting;
     if !acc.enabled || acc.settled || acc.answered_by.is_none() {
         return None;
@@ -72,10 +88,25 @@ pub fn settle(ctx: &mut RequestCtx, spend: &Spend) -> Option<Settled> {
     // text actually delivered is counted, and the larger figure billed.
     let incomplete = ctx.upstream.error_code.is_some() || ctx.upstream.client_gone;
     if usage.output == 0 || (incomplete && acc.stream.is_some()) {
-        let estimate = match (&mut acc.stream, acc.whole_output_estimate) {
-            (Some(tracker), _) => tracker.estimate_output(&upstream_model),
-            (None, Some(e)) => e,
-            (None, None) => 0,
+        let format = acc.answered_by.unwrap_or(ApiFormat::OpenAi);
+        let (tracker, whole) = (acc.stream.take(), acc.whole_without_usage.take());
+        let model = upstream_model.clone();
+        let counted = tokio::task::spawn_blocking(move || match (tracker, whole) {
+            (Some(mut t), _) => {
+                let e = t.estimate_output(&model);
+                (Some(t), e)
+            }
+            (None, Some(body)) => (None, estimate_answer(format, &model, &body)),
+            (None, None) => (None, 0),
+        })
+        .await;
+        let acc = &mut ctx.accounting;
+        let estimate = match counted {
+            Ok((tracker, e)) => {
+                acc.stream = tracker;
+                e
+            }
+            Err(_) => 0,
         };
         if estimate > usage.output {
             usage.output = estimate;
@@ -112,7 +143,7 @@ pub fn settle(ctx: &mut RequestCtx, spend: &Spend) -> Option<Settled> {
     METRICS
         .tokens_total
         .with_label_values(&labels("input", input_source))
-        .inc_by(usage.input + usage.cached_input);
+        .inc_by(usage.input.saturating_add(usage.cached_input));
     METRICS
         .tokens_total
         .with_label_values(&labels("output", output_source))

@@ -194,9 +194,14 @@ impl StreamTranslator for StreamToOpenAi {
         Ok(())
     }
 
-    fn finish(&mut self, out: &mut Vec<SseEvent>) -> Result<(), TranslateError> {
+    /// A provider stream that ends without `message_stop` was cut short: closing it like a
+    /// complete answer would hide that from the client, so it is an error (the caller ends
+    /// the client's stream with an error event).
+    fn finish(&mut self, _out: &mut Vec<SseEvent>) -> Result<(), TranslateError> {
         if !self.done {
-            self.close(out);
+            return Err(TranslateError::Upstream(
+                "the stream ended before message_stop".into(),
+            ));
         }
         Ok(())
     }
@@ -435,10 +440,18 @@ impl StreamTranslator for StreamFromOpenAi {
         Ok(())
     }
 
+    /// An OpenAI stream that ends without `[DONE]` is complete only if it gave a
+    /// `finish_reason`; otherwise it was cut short, which is an error, not an `end_turn`.
     fn finish(&mut self, out: &mut Vec<SseEvent>) -> Result<(), TranslateError> {
-        if !self.done {
-            self.close(out);
+        if self.done {
+            return Ok(());
         }
+        if self.stop_reason.is_none() {
+            return Err(TranslateError::Upstream(
+                "the stream ended before a finish_reason".into(),
+            ));
+        }
+        self.close(out);
         Ok(())
     }
 }

@@ -126,14 +126,22 @@ fn without_include_usage_there_is_no_usage_chunk() {
 }
 
 #[test]
-fn finish_closes_a_stream_that_lacked_message_stop() {
+fn a_stream_that_lacked_message_stop_is_an_error_not_a_complete_answer() {
     let mut events = anthropic_stream();
     events.truncate(4);
-    let out = run(&mut StreamToOpenAi::new("alias", false), &events);
-    let d = datas(&out);
-    assert_eq!(d.len(), 4);
-    assert_eq!(d[2], chunk(json!({}), json!("stop")));
-    assert_eq!(d[3], json!("[DONE]"));
+    let mut t = StreamToOpenAi::new("alias", false);
+    let mut out = Vec::new();
+    for e in &events {
+        t.on_event(e, &mut out).unwrap();
+    }
+    assert!(matches!(
+        t.finish(&mut out),
+        Err(TranslateError::Upstream(_))
+    ));
+    assert!(
+        !datas(&out).contains(&json!("[DONE]")),
+        "no end marker for a cut stream"
+    );
     // After message_stop, finish adds nothing.
     let mut t = StreamToOpenAi::new("alias", true);
     let mut out = Vec::new();
@@ -175,6 +183,7 @@ fn usage_merges_field_by_field() {
             "message_delta",
             json!({"type": "message_delta", "delta": {"stop_reason": "max_tokens"}, "usage": {"input_tokens": 0, "output_tokens": 9, "cache_read_input_tokens": null}}),
         ),
+        a("message_stop", json!({"type": "message_stop"})),
     ];
     let out = run(&mut StreamToOpenAi::new("alias", true), &events);
     let d = datas(&out);
@@ -203,7 +212,15 @@ fn anthropic_stream_errors_and_unknowns() {
         t.on_event(&a("content_block_delta", json!({"type": "content_block_delta", "index": 3, "delta": {"type": "input_json_delta", "partial_json": "{"}})), &mut out),
         Err(TranslateError::Upstream(_))
     ));
-    t.finish(&mut out).unwrap();
+    assert!(t.finish(&mut out).is_err(), "no message_stop: cut short");
+    t.on_event(
+        &a(
+            "message_start",
+            json!({"type": "message_start", "message": {"id": "m"}}),
+        ),
+        &mut out,
+    )
+    .unwrap();
     assert_eq!(datas(&out)[0]["model"], json!("alias"));
 }
 
@@ -313,9 +330,22 @@ fn openai_stream_becomes_anthropic_events() {
 }
 
 #[test]
-fn finish_without_done_closes_and_done_then_finish_adds_nothing() {
+fn finish_without_done_closes_only_after_a_finish_reason() {
     let mut events = openai_stream();
     events.truncate(3);
+    let mut cut = StreamFromOpenAi::new("alias");
+    let mut out = Vec::new();
+    for e in &events {
+        cut.on_event(e, &mut out).unwrap();
+    }
+    assert!(
+        matches!(cut.finish(&mut out), Err(TranslateError::Upstream(_))),
+        "no finish_reason: cut short"
+    );
+    assert!(out
+        .iter()
+        .all(|e| e.event.as_deref() != Some("message_stop")));
+    events.push(o_chunk(json!({}), json!("stop")));
     let out = run(&mut StreamFromOpenAi::new("alias"), &events);
     let names: Vec<&str> = out.iter().map(|e| e.event.as_deref().unwrap()).collect();
     assert_eq!(
@@ -331,11 +361,10 @@ fn finish_without_done_closes_and_done_then_finish_adds_nothing() {
         ]
     );
     assert_eq!(datas(&out)[5]["delta"]["stop_reason"], json!("end_turn"));
-    // An empty stream still yields a well-formed message.
-    let out = run(&mut StreamFromOpenAi::new("alias"), &[]);
-    let d = datas(&out);
-    assert_eq!(d.len(), 3);
-    assert_eq!(d[0]["message"]["model"], json!("alias"));
+    // An empty stream is cut short too.
+    assert!(StreamFromOpenAi::new("alias")
+        .finish(&mut Vec::new())
+        .is_err());
     let mut t = StreamFromOpenAi::new("alias");
     let mut out = Vec::new();
     for e in openai_stream() {

@@ -175,13 +175,12 @@ impl StreamTranslator for StreamToOpenAi {
             return Ok(());
         }
         self.closed = true;
-        if !self.started {
-            self.started = true;
-            out.push(self.role_chunk());
-        }
+        // A Gemini stream ends with a candidate that carries its finishReason; one that ends
+        // without it was cut short and must not look like a complete answer.
         if !self.finished {
-            self.finished = true;
-            out.push(self.chunk(json!({}), Some("stop")));
+            return Err(TranslateError::Upstream(
+                "the stream ended before a finishReason".into(),
+            ));
         }
         let usage = self.include_usage.then(|| self.usage.to_openai());
         crate::translate::openai_stream_end(&self.id, self.created, &self.model, usage, out);
@@ -303,26 +302,24 @@ mod tests {
     }
 
     #[test]
-    fn a_stream_without_finish_reason_is_closed_with_stop() {
+    fn a_stream_without_finish_reason_is_cut_short_not_complete() {
         let mut t = StreamToOpenAi::new("m", false);
-        let out = run(
-            &mut t,
-            &[json!({"candidates": [{"content": {"parts": [{"text": "cut"}]}}]})],
+        let mut out = Vec::new();
+        let ev = json!({"candidates": [{"content": {"parts": [{"text": "cut"}]}}]});
+        t.on_event(&SseEvent::data(ev.to_string()), &mut out)
+            .unwrap();
+        assert!(matches!(
+            t.finish(&mut out),
+            Err(TranslateError::Upstream(_))
+        ));
+        assert!(
+            out.iter().all(|e| e.data != "[DONE]"),
+            "no end marker for a cut stream"
         );
-        assert_eq!(
-            deltas(&out),
-            vec![
-                (json!({"role": "assistant", "content": ""}), Value::Null),
-                (json!({"content": "cut"}), Value::Null),
-                (json!({}), json!("stop")),
-            ]
-        );
-        // An empty stream still gets a well-formed OpenAI stream.
-        let mut t = StreamToOpenAi::new("m", true);
-        let out = run(&mut t, &[]);
-        assert_eq!(deltas(&out).len(), 2);
-        assert_eq!(out[2]["usage"]["total_tokens"], 0);
-        assert_eq!(out[3], json!("[DONE]"));
+        // An empty stream is cut short too.
+        assert!(StreamToOpenAi::new("m", true)
+            .finish(&mut Vec::new())
+            .is_err());
     }
 
     #[test]
@@ -431,9 +428,8 @@ mod tests {
     fn created_and_id_are_fixed_for_the_stream() {
         let mut t = StreamToOpenAi::new("m", false);
         let mut out = Vec::new();
-        for id in ["first", "second"] {
-            let ev =
-                json!({"responseId": id, "candidates": [{"content": {"parts": [{"text": "x"}]}}]});
+        for (id, reason) in [("first", None), ("second", Some("STOP"))] {
+            let ev = json!({"responseId": id, "candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": reason}]});
             t.on_event(&SseEvent::data(ev.to_string()), &mut out)
                 .unwrap();
         }
