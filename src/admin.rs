@@ -4,6 +4,7 @@
 //! need `Authorization: Bearer <server.admin_token>`, compared in constant time; with no token
 //! configured they answer only clients on loopback.
 
+use crate::routing::health::Health;
 use crate::snapshot::Snapshot;
 use crate::spend::{Scope, Spend};
 use arc_swap::ArcSwap;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 pub struct AdminApp {
     pub config: Arc<ArcSwap<Snapshot>>,
     pub spend: Arc<Spend>,
+    pub health: Arc<Health>,
 }
 
 fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -47,6 +49,10 @@ impl ServeHttp for AdminApp {
                 json_reply(401, json!({ "error": "admin token required" }))
             }
             "/admin/usage" => self.usage(&snapshot, session.req_header().uri.query().unwrap_or("")),
+            "/admin/providers" => json_reply(
+                200,
+                json!({ "providers": providers(&snapshot, &self.health) }),
+            ),
             _ => json_reply(404, json!({ "error": "not found" })),
         }
     }
@@ -87,6 +93,29 @@ impl AdminApp {
             }),
         )
     }
+}
+
+/// Each provider's health: enabled, up or cooling down, failures, ejections, latency.
+fn providers(snapshot: &Snapshot, health: &Health) -> Vec<serde_json::Value> {
+    let now = std::time::Instant::now();
+    snapshot
+        .providers
+        .iter()
+        .map(|p| {
+            let v = health.view(&p.health_id(), now);
+            json!({
+                "name": p.name,
+                "type": p.kind.as_str(),
+                "enabled": p.enabled,
+                "up": p.enabled && v.up,
+                "consecutive_failures": v.consecutive_failures,
+                "cooling_down_ms": v.cooling_down_ms,
+                "ejections": v.ejections,
+                "ttfb_ms": v.ttfb_ms,
+                "last_error": v.last_error,
+            })
+        })
+        .collect()
 }
 
 /// The admin token when one is configured; else only loopback clients.
@@ -145,13 +174,27 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-pub struct MetricsApp;
+pub struct MetricsApp {
+    pub config: Arc<ArcSwap<Snapshot>>,
+    pub health: Arc<Health>,
+}
 
 #[async_trait]
 impl ServeHttp for MetricsApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         match session.req_header().uri.path() {
-            "/metrics" => reply(200, "text/plain; version=0.0.4", crate::metrics::render()),
+            "/metrics" => {
+                // Health changes with time (a cool-down ends), so it is read at scrape time.
+                let now = std::time::Instant::now();
+                for p in &self.config.load().providers {
+                    let up = p.enabled && self.health.available(&p.health_id(), now);
+                    crate::metrics::METRICS
+                        .provider_up
+                        .with_label_values(&[&p.name])
+                        .set(i64::from(up));
+                }
+                reply(200, "text/plain; version=0.0.4", crate::metrics::render())
+            }
             _ => reply(404, "text/plain", b"not found\n".to_vec()),
         }
     }

@@ -4,7 +4,9 @@
 
 use once_cell::sync::Lazy;
 use prometheus::core::Collector;
-use prometheus::{CounterVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{
+    CounterVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
 
 /// 1 ms to 5 minutes: LLM requests span from cached answers to long generations.
 const DURATION_BUCKETS: &[f64] = &[
@@ -19,6 +21,8 @@ pub struct Metrics {
     pub tokens_total: IntCounterVec,
     pub cost_usd_total: CounterVec,
     pub unpriced_requests_total: IntCounterVec,
+    pub failovers_total: IntCounterVec,
+    pub provider_up: IntGaugeVec,
 }
 
 /// Built on first use; `init` forces that at startup so nothing can fail on the request path.
@@ -69,8 +73,23 @@ fn build() -> Metrics {
         "Requests to a provider model with no known price (counted as 0 USD).",
         &["provider", "model"],
     );
+    let failovers_total = counter(
+        "tollgate_failovers_total",
+        "Hops from a failed attempt to the next target, by reason.",
+        &["model", "from", "to", "reason"],
+    );
+    let provider_up = IntGaugeVec::new(
+        Opts::new(
+            "tollgate_provider_up",
+            "1 while a provider takes traffic, 0 while it is disabled or cooling down.",
+        ),
+        &["provider"],
+    )
+    .expect("valid metric");
     let registry = Registry::new();
-    let all: [Box<dyn Collector>; 5] = [
+    let all: [Box<dyn Collector>; 7] = [
+        Box::new(failovers_total.clone()),
+        Box::new(provider_up.clone()),
         Box::new(requests_total.clone()),
         Box::new(request_duration_seconds.clone()),
         Box::new(tokens_total.clone()),
@@ -87,6 +106,8 @@ fn build() -> Metrics {
         tokens_total,
         cost_usd_total,
         unpriced_requests_total,
+        failovers_total,
+        provider_up,
     }
 }
 

@@ -70,9 +70,10 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
     server.bootstrap();
 
     let spend = Arc::new(crate::spend::Spend::default());
+    let health = Arc::new(crate::routing::health::Health::default());
     let mut api = pingora_proxy::http_proxy_service_with_name(
         &server.configuration,
-        Gateway::new(shared.clone(), spend.clone()),
+        Gateway::new(shared.clone(), spend.clone(), health.clone()),
         "api",
     );
     for addr in config.server.listen.addresses() {
@@ -81,12 +82,19 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
     let mut admin = Service::new(
         "admin".to_string(),
         AdminApp {
-            config: shared,
+            config: shared.clone(),
             spend,
+            health: health.clone(),
         },
     );
     admin.add_tcp(&config.server.admin_listen);
-    let mut metrics_service = Service::new("metrics".to_string(), MetricsApp);
+    let mut metrics_service = Service::new(
+        "metrics".to_string(),
+        MetricsApp {
+            config: shared,
+            health,
+        },
+    );
     metrics_service.add_tcp(&config.server.metrics_listen);
     server.add_service(api);
     server.add_service(admin);

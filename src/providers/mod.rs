@@ -113,6 +113,13 @@ pub struct Provider {
 }
 
 impl Provider {
+    /// Who this provider is for health: its name and where it lives, so a reload that keeps
+    /// both keeps its health, and one that moves it starts afresh.
+    pub fn health_id(&self) -> String {
+        let e = &self.endpoint;
+        format!("{}|{}:{}{}", self.name, e.host, e.port, e.base_path)
+    }
+
     /// The API format this provider speaks.
     pub fn format(&self) -> ApiFormat {
         match self.kind {

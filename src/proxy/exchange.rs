@@ -9,9 +9,13 @@ use super::admission::ParsedRequest;
 use super::answer;
 use super::context::RequestCtx;
 use crate::error::GatewayError;
+use crate::metrics::METRICS;
 use crate::providers::{Operation, Provider};
 use crate::resolve;
-use crate::routing;
+use crate::routing::{
+    self,
+    health::{self, Health, Policy},
+};
 use crate::snapshot::{Model, Target};
 use crate::translate::{dispatch, ApiFormat, TranslateError};
 use bytes::Bytes;
@@ -21,7 +25,7 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::ErrorType;
 use pingora_proxy::Session;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::time::timeout;
 
 /// How long an idle upstream connection stays in Pingora's pool.
@@ -39,6 +43,7 @@ pub struct Answer {
 /// forwarded, or the client went away while it was.
 pub async fn run(
     connector: &Connector,
+    health: &Health,
     session: &mut Session,
     ctx: &mut RequestCtx,
     model: &Model,
@@ -50,13 +55,28 @@ pub async fn run(
         .route
         .map(super::Route::format)
         .unwrap_or(ApiFormat::OpenAi);
+    let policy = Policy::default();
     let mut tried = Vec::new();
-    let mut last_error = None;
-    while let Some((index, target)) = routing::next_target(model, &tried) {
+    let mut last_error: Option<GatewayError> = None;
+    let mut from: Option<String> = None;
+    while let Some((index, target)) = routing::next_target(model, &tried, health, Instant::now()) {
+        if let (Some(previous), Some(e)) = (&from, &last_error) {
+            METRICS
+                .failovers_total
+                .with_label_values(&[
+                    &model.name,
+                    previous,
+                    &target.provider.name,
+                    failover_reason(e),
+                ])
+                .inc();
+        }
         tried.push(index);
         ctx.upstream.attempts += 1;
         ctx.upstream.provider = Some(target.provider.name.clone());
         ctx.upstream.upstream_model = Some(target.model.clone());
+        let health_id = target.provider.health_id();
+        let started = Instant::now();
         let outcome = match attempt(
             connector,
             target,
@@ -68,8 +88,48 @@ pub async fn run(
         )
         .await
         {
-            Ok(up) => answer::forward(connector, session, ctx, up, client, req).await,
-            Err(e) => Err(e),
+            Ok(up) => {
+                // The head decides the provider's health for this attempt: 429 and 5xx count
+                // against it (with any retry-after), every other answer for it.
+                let head = up.session.response_header();
+                let status = head.map(|h| h.status.as_u16()).unwrap_or(0);
+                let retry_after = head
+                    .and_then(|h| h.headers.get(http::header::RETRY_AFTER))
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(health::parse_retry_after);
+                if status == 429 || status >= 500 {
+                    health.failure(
+                        &health_id,
+                        Instant::now(),
+                        retry_after,
+                        &format!("answered {status}"),
+                        &policy,
+                    );
+                } else {
+                    health.success(&health_id, started.elapsed());
+                }
+                let forwarded = answer::forward(connector, session, ctx, up, client, req).await;
+                // A stream that broke after its head counts against the provider too.
+                if forwarded.is_ok()
+                    && ctx.upstream.error_code == Some("upstream_error")
+                    && !ctx.upstream.client_gone
+                {
+                    health.failure(
+                        &health_id,
+                        Instant::now(),
+                        None,
+                        "the answer broke off",
+                        &policy,
+                    );
+                }
+                forwarded
+            }
+            Err(e) => {
+                if e.retryable() {
+                    health.failure(&health_id, Instant::now(), None, &e.to_string(), &policy);
+                }
+                Err(e)
+            }
         };
         match outcome {
             Ok(()) => return Ok(()),
@@ -82,6 +142,7 @@ pub async fn run(
                 );
                 let retry = e.retryable() && tried.len() < model.max_attempts;
                 last_error = Some(e);
+                from = Some(target.provider.name.clone());
                 if !retry {
                     break;
                 }
@@ -89,6 +150,16 @@ pub async fn run(
         }
     }
     Err(last_error.unwrap_or_else(|| GatewayError::NoHealthyProvider(model.name.clone())))
+}
+
+/// The `reason` label of a failover hop.
+fn failover_reason(e: &GatewayError) -> &'static str {
+    match e {
+        GatewayError::UpstreamTimeout(_) => "timeout",
+        GatewayError::Provider { status: 429, .. } => "429",
+        GatewayError::Provider { .. } => "5xx",
+        _ => "error",
+    }
 }
 
 /// One attempt against one target: connect, send, and read the answer's head.

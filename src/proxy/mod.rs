@@ -19,6 +19,7 @@ pub use context::{RequestCtx, Route};
 use crate::error::GatewayError;
 use crate::metrics::METRICS;
 use crate::providers::Operation;
+use crate::routing::health::Health;
 use crate::snapshot::Snapshot;
 use crate::spend::Spend;
 use crate::usage;
@@ -37,17 +38,20 @@ pub struct Gateway {
     connector: Connector,
     /// Spend per key and team, settled in `logging`.
     pub spend: Arc<Spend>,
+    /// Passive health of provider targets, shared with the admin API.
+    pub health: Arc<Health>,
     /// Token counting and spend; `TOLLGATE_ACCOUNTING=off` turns them off to measure their cost.
     accounting: bool,
 }
 
 impl Gateway {
-    pub fn new(config: Arc<ArcSwap<Snapshot>>, spend: Arc<Spend>) -> Self {
+    pub fn new(config: Arc<ArcSwap<Snapshot>>, spend: Arc<Spend>, health: Arc<Health>) -> Self {
         let accounting = std::env::var("TOLLGATE_ACCOUNTING").map_or(true, |v| v != "off");
         Gateway {
             config,
             connector: Connector::new(None),
             spend,
+            health,
             accounting,
         }
     }
@@ -87,7 +91,16 @@ impl Gateway {
         let model = admission::resolve_model(&snapshot, &key, &request.model)?;
         ctx.admission.model = Some(model.name.clone());
         ctx.accounting.enabled = self.accounting;
-        let outcome = exchange::run(&self.connector, session, ctx, model, op, &request).await;
+        let outcome = exchange::run(
+            &self.connector,
+            &self.health,
+            session,
+            ctx,
+            model,
+            op,
+            &request,
+        )
+        .await;
         if ctx.accounting.needs_prompt_estimate() {
             // The provider reported no prompt tokens: estimate them now, after the answer,
             // rather than tokenizing every prompt before forwarding (a 32 KB prompt takes about
