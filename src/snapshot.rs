@@ -30,6 +30,8 @@ pub struct Model {
     pub strategy: Strategy,
     pub max_attempts: usize,
     pub targets: Vec<Target>,
+    /// What the strategy needs, compiled once (see `routing::strategy`).
+    pub selection: crate::routing::strategy::Selection,
 }
 
 pub struct Target {
@@ -101,6 +103,21 @@ impl Snapshot {
                 })
                 .collect::<Result<Vec<_>, String>>()?;
             model_order.push(m.name.clone());
+            let weights: Vec<u32> = targets.iter().map(|t| t.weight).collect();
+            let costs: Vec<Option<f64>> = targets
+                .iter()
+                .map(|t| {
+                    let configured = config
+                        .prices
+                        .get(&t.model)
+                        .or_else(|| config.prices.get(&m.name));
+                    let price = configured
+                        .map(|p| crate::usage::Price::from(*p))
+                        .or_else(|| crate::usage::builtin_price(&t.model));
+                    price.map(|p| p.input + p.output)
+                })
+                .collect();
+            let selection = crate::routing::strategy::Selection::new(m.strategy, &weights, &costs);
             models.insert(
                 m.name.clone(),
                 Model {
@@ -108,6 +125,7 @@ impl Snapshot {
                     strategy: m.strategy,
                     max_attempts: m.max_attempts,
                     targets,
+                    selection,
                 },
             );
         }

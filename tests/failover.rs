@@ -244,3 +244,40 @@ async fn an_ejected_target_is_tried_again_after_its_cool_down() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn the_latency_strategy_moves_traffic_to_the_faster_upstream() {
+    let slow = Upstream::start(MockConfig {
+        latency_ms: 150,
+        ..MockConfig::default()
+    })
+    .await;
+    let fast = Upstream::start(MockConfig::default()).await;
+    let yaml = format!(
+        "providers:\n{}\n{}\nmodels:\n  - name: m\n    strategy: latency\n    targets: [{{ provider: slow, model: x }}, {{ provider: fast, model: x }}]\nkeys:\n  - {{ name: test, key: {KEY} }}\n",
+        provider("slow", &slow.base_url(), ""),
+        provider("fast", &fast.base_url(), "")
+    );
+    let gw = Gateway::start(&yaml).await;
+    let c = reqwest::Client::new();
+    let mut to_fast = 0;
+    for _ in 0..40 {
+        let resp = c
+            .post(gw.url("/v1/chat/completions"))
+            .bearer_auth(KEY)
+            .json(&chat_body("m", false, "x"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        if resp.headers()["x-tollgate-provider"] == "fast" {
+            to_fast += 1;
+        }
+    }
+    // Each is measured once, then the fast one takes all but the exploring picks.
+    assert!(to_fast >= 34, "{to_fast} of 40 went to the fast upstream");
+    assert!(
+        slow.requests().len() >= 2,
+        "the slow one is still explored now and then"
+    );
+}

@@ -141,3 +141,29 @@ fn expand_str_edge_cases() {
     assert!(env::expand_str("${}", &e).is_err());
     assert!(env::expand_str("${A-B}", &e).is_err());
 }
+
+#[test]
+fn every_strategy_is_accepted_and_weighted_needs_weights() {
+    for strategy in ["priority", "weighted", "latency", "cost"] {
+        let yaml = MINIMAL.replace(
+            "  - name: demo\n",
+            &format!("  - name: demo\n    strategy: {strategy}\n"),
+        );
+        assert!(errors(&yaml).is_empty(), "{strategy}: {:?}", errors(&yaml));
+    }
+    let yaml = MINIMAL
+        .replace(
+            "  - name: demo\n",
+            "  - name: demo\n    strategy: weighted\n",
+        )
+        .replace("model: m }", "model: m, weight: 0 }");
+    assert_eq!(
+        errors(&yaml),
+        ["models[0].targets[0].weight: must be at least 1 for the weighted strategy"]
+    );
+    assert!(errors(&MINIMAL.replace(
+        "  - name: demo\n",
+        "  - name: demo\n    strategy: fastest\n"
+    ))[0]
+        .starts_with("models[0].strategy"));
+}

@@ -246,11 +246,15 @@ fn models<'a>(config: &'a Config, providers: &HashSet<&str>, r: &mut Report) -> 
                 format!("duplicate model name {:?}", m.name),
             );
         }
-        if m.strategy != Strategy::Priority {
-            r.error(
-                format!("{path}.strategy"),
-                "only priority is supported by this version yet",
-            );
+        if m.strategy == Strategy::Weighted {
+            for (j, t) in m.targets.iter().enumerate() {
+                if t.weight == 0 {
+                    r.error(
+                        format!("{path}.targets[{j}].weight"),
+                        "must be at least 1 for the weighted strategy",
+                    );
+                }
+            }
         }
         if m.max_attempts == 0 {
             r.error(format!("{path}.max_attempts"), "must be at least 1");
