@@ -21,13 +21,7 @@ async fn expect_error(resp: reqwest::Response, status: u16, code: &str) {
 }
 
 async fn works(gw: &Gateway) {
-    let resp = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(KEY)
-        .json(&chat_body("m", false, "still there?"))
-        .send()
-        .await
-        .unwrap();
+    let resp = post_chat(gw, KEY, &chat_body("m", false, "still there?")).await;
     assert_eq!(resp.status(), 200);
 }
 
@@ -203,13 +197,7 @@ fn with_a_good_model(bad_url: &str, bad_extra: &str, good: &Upstream) -> String 
 
 async fn serves_good(gw: &Gateway, good: &Upstream) {
     let before = good.requests().len();
-    let resp = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(KEY)
-        .json(&chat_body("good", true, "still there?"))
-        .send()
-        .await
-        .unwrap();
+    let resp = post_chat(gw, KEY, &chat_body("good", true, "still there?")).await;
     assert_eq!(resp.status(), 200);
     assert!(resp.text().await.unwrap().ends_with("data: [DONE]\n\n"));
     assert_eq!(good.requests().len(), before + 1);
@@ -221,13 +209,7 @@ async fn an_upstream_refusing_connections_is_a_502() {
     let dead = dead_addr();
     let gw = Gateway::start(&with_a_good_model(&format!("http://{dead}/v1"), "", &good)).await;
     for stream in [false, true] {
-        let resp = reqwest::Client::new()
-            .post(gw.url("/v1/chat/completions"))
-            .bearer_auth(KEY)
-            .json(&chat_body("m", stream, "x"))
-            .send()
-            .await
-            .unwrap();
+        let resp = post_chat(&gw, KEY, &chat_body("m", stream, "x")).await;
         assert_eq!(resp.headers()["x-tollgate-provider"], "p");
         assert_eq!(resp.headers()["x-tollgate-attempts"], "1");
         expect_error(resp, 502, "upstream_error").await;
@@ -250,13 +232,7 @@ async fn an_upstream_that_never_answers_is_a_504_after_first_byte_ms() {
     );
     let gw = Gateway::start(&yaml).await;
     let started = Instant::now();
-    let resp = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(KEY)
-        .json(&chat_body("m", true, "x"))
-        .send()
-        .await
-        .unwrap();
+    let resp = post_chat(&gw, KEY, &chat_body("m", true, "x")).await;
     let took = started.elapsed();
     expect_error(resp, 504, "upstream_timeout").await;
     assert!(
@@ -271,13 +247,7 @@ async fn an_upstream_that_never_answers_is_a_504_after_first_byte_ms() {
 async fn a_model_whose_providers_are_all_disabled_is_a_503() {
     let yaml = "providers:\n  - { name: off, type: openai, api_key: '' }\nmodels:\n  - name: m\n    targets: [{ provider: off, model: gpt-4o }]\nkeys:\n  - { name: test, key: tg-test-key }\n";
     let gw = Gateway::start(yaml).await;
-    let resp = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(KEY)
-        .json(&chat_body("m", false, "x"))
-        .send()
-        .await
-        .unwrap();
+    let resp = post_chat(&gw, KEY, &chat_body("m", false, "x")).await;
     expect_error(resp, 503, "no_healthy_provider").await;
     let ready = reqwest::get(format!("http://{}/readyz", gw.admin))
         .await

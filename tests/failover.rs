@@ -117,13 +117,7 @@ async fn a_providers_400_is_not_retried_elsewhere() {
     let good = Upstream::start(MockConfig::default()).await;
     let bad = raw_upstream(raw_status("400 Bad Request", ""), false).await;
     let gw = Gateway::start(&bad_then_good(&format!("http://{bad}/v1"), "", &good)).await;
-    let resp = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(KEY)
-        .json(&chat_body("m", false, "x"))
-        .send()
-        .await
-        .unwrap();
+    let resp = post_chat(&gw, KEY, &chat_body("m", false, "x")).await;
     assert_eq!(resp.status(), 400);
     assert_eq!(resp.headers()["x-tollgate-attempts"], "1");
     assert!(good.requests().is_empty());

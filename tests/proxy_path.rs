@@ -71,13 +71,7 @@ async fn echoing_upstream(status: &str) -> String {
 async fn a_provider_echoing_its_key_in_an_error_is_scrubbed() {
     // A 400 passes through to the client, with the key replaced.
     let gw = Gateway::start(&config_for(&echoing_upstream("400 Bad Request").await, "")).await;
-    let resp = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(KEY)
-        .json(&chat_body("m", false, "x"))
-        .send()
-        .await
-        .unwrap();
+    let resp = post_chat(&gw, KEY, &chat_body("m", false, "x")).await;
     assert_eq!(resp.status(), 400);
     let text = resp.text().await.unwrap();
     assert!(
@@ -88,13 +82,7 @@ async fn a_provider_echoing_its_key_in_an_error_is_scrubbed() {
 
     // A 401 is the gateway's fault (502); the provider's reason is logged, scrubbed too.
     let gw = Gateway::start(&config_for(&echoing_upstream("401 Unauthorized").await, "")).await;
-    let resp = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(KEY)
-        .json(&chat_body("m", false, "x"))
-        .send()
-        .await
-        .unwrap();
+    let resp = post_chat(&gw, KEY, &chat_body("m", false, "x")).await;
     assert_eq!(resp.status(), 502);
     assert!(!resp.text().await.unwrap().contains(PROVIDER_KEY));
     let log = gw.log_text();
@@ -115,13 +103,7 @@ async fn streamed_events_reach_the_client_as_they_are_produced() {
     .await;
     let gw = Gateway::start(&config_for(&up.base_url(), "")).await;
     let started = Instant::now();
-    let mut resp = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(KEY)
-        .json(&chat_body("m", true, "stream please"))
-        .send()
-        .await
-        .unwrap();
+    let mut resp = post_chat(&gw, KEY, &chat_body("m", true, "stream please")).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
     let mut first_event = None;
@@ -234,24 +216,14 @@ async fn embeddings_and_models_routes() {
 #[tokio::test]
 async fn a_stream_that_breaks_ends_with_an_error_event_and_no_done() {
     let event = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n";
-    let response = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{event}\r\n",
-        event.len()
-    );
     // The upstream sends one event and then goes silent; the idle timeout breaks it.
-    let addr = raw_upstream(response.into_bytes(), true).await;
+    let addr = raw_upstream(sse_response(event, false), true).await;
     let gw = Gateway::start(&config_for(
         &format!("http://{addr}/v1"),
         "    timeouts: { idle_ms: 300 }\n",
     ))
     .await;
-    let resp = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(KEY)
-        .json(&chat_body("m", true, "x"))
-        .send()
-        .await
-        .unwrap();
+    let resp = post_chat(&gw, KEY, &chat_body("m", true, "x")).await;
     assert_eq!(resp.status(), 200);
     let text = resp.text().await.unwrap();
     assert!(text.starts_with(event), "{text}");
@@ -269,13 +241,7 @@ async fn sigterm_lets_an_open_stream_finish_then_exits() {
     })
     .await;
     let mut gw = Gateway::start(&config_for(&up.base_url(), "")).await;
-    let mut resp = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(KEY)
-        .json(&chat_body("m", true, "x"))
-        .send()
-        .await
-        .unwrap();
+    let mut resp = post_chat(&gw, KEY, &chat_body("m", true, "x")).await;
     let first = resp.chunk().await.unwrap().unwrap();
     assert!(first.starts_with(b"data: "));
     gw.signal("-TERM");

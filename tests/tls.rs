@@ -112,13 +112,7 @@ async fn an_untrusted_certificate_is_a_502_not_a_connection() {
     let yaml = config_for(&format!("https://localhost:{}/v1", up.port), "");
     // No SSL_CERT_FILE: the self-signed certificate is not trusted.
     let gw = Gateway::start(&yaml).await;
-    let resp = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(KEY)
-        .json(&chat_body("m", false, "x"))
-        .send()
-        .await
-        .unwrap();
+    let resp = post_chat(&gw, KEY, &chat_body("m", false, "x")).await;
     assert_eq!(resp.status(), 502);
     assert!(
         up.recorder.requests().is_empty(),

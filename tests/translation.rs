@@ -145,13 +145,7 @@ async fn a_provider_400_keeps_its_status_and_message_in_the_clients_shape() {
         "",
     ))
     .await;
-    let resp = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(KEY)
-        .json(&chat_body("m-an", false, "x"))
-        .send()
-        .await
-        .unwrap();
+    let resp = post_chat(&gw, KEY, &chat_body("m-an", false, "x")).await;
     assert_eq!(resp.status(), 400);
     let v: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(
@@ -202,12 +196,9 @@ async fn a_provider_refusing_our_key_is_a_502_for_either_client() {
 #[tokio::test]
 async fn a_translated_stream_that_breaks_ends_with_an_anthropic_error_event() {
     let event = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n";
-    let raw = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{event}\r\n",
-        event.len()
-    );
+    let raw = sse_response(event, false);
     // The OpenAI-format provider sends one event, then goes silent past its idle timeout.
-    let addr = raw_upstream(raw.into_bytes(), true).await;
+    let addr = raw_upstream(raw, true).await;
     let yaml = two_formats(
         &format!("http://{addr}/v1"),
         "http://127.0.0.1:9",
@@ -261,24 +252,16 @@ async fn a_stream_that_ends_without_its_end_marker_is_not_shown_as_complete() {
     .iter()
     .map(|(name, data)| format!("event: {name}\ndata: {data}\n\n"))
     .collect::<String>();
-    let raw = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{events}\r\n0\r\n\r\n",
-        events.len()
-    );
-    let addr = raw_upstream(raw.into_bytes(), false).await;
+    let raw = sse_response(&events, true);
+    let addr = raw_upstream(raw, false).await;
     let gw = Gateway::start(&two_formats(
         "http://127.0.0.1:9/v1",
         &format!("http://{addr}"),
         "",
     ))
     .await;
-    let text = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(KEY)
-        .json(&chat_body("m-an", true, "x"))
-        .send()
+    let text = post_chat(&gw, KEY, &chat_body("m-an", true, "x"))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -304,13 +287,7 @@ async fn informational_heads_before_the_answer_are_skipped() {
         "",
     ))
     .await;
-    let resp = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(KEY)
-        .json(&chat_body("m-oa", false, "x"))
-        .send()
-        .await
-        .unwrap();
+    let resp = post_chat(&gw, KEY, &chat_body("m-oa", false, "x")).await;
     assert_eq!(resp.status(), 200);
     assert!(resp.text().await.unwrap().contains("after hints"));
 }
@@ -319,11 +296,8 @@ async fn informational_heads_before_the_answer_are_skipped() {
 async fn a_break_inside_an_event_still_gives_a_separate_error_event() {
     // The provider stops halfway through an event, then goes silent.
     let partial = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\ndata: {\"id\":\"c\",\"obj";
-    let raw = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{partial}\r\n",
-        partial.len()
-    );
-    let addr = raw_upstream(raw.into_bytes(), true).await;
+    let raw = sse_response(partial, false);
+    let addr = raw_upstream(raw, true).await;
     let yaml = two_formats(
         &format!("http://{addr}/v1"),
         "http://127.0.0.1:9",
@@ -333,16 +307,7 @@ async fn a_break_inside_an_event_still_gives_a_separate_error_event() {
     // Asking for usage itself, the client gets the provider's bytes as they come.
     let mut body = chat_body("m-oa", true, "x");
     body["stream_options"] = serde_json::json!({ "include_usage": true });
-    let text = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(KEY)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = post_chat(&gw, KEY, &body).await.text().await.unwrap();
     assert!(
         text.contains("\"obj\n\ndata: {\"error\":{"),
         "the error event starts after a blank line: {text:?}"

@@ -229,22 +229,21 @@ async fn a_stream_that_breaks_is_billed_for_what_was_delivered() {
         .iter()
         .map(|t| format!("data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"up-oa\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{t}\"}},\"finish_reason\":null}}]}}\n\n"))
         .collect();
-    let raw = format!("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{events}\r\n", events.len());
-    let addr = raw_upstream(raw.into_bytes(), true).await;
+    let raw = sse_response(&events, false);
+    let addr = raw_upstream(raw, true).await;
     let yaml = format!(
         "providers:\n  - {{ name: oa, type: openai_compatible, base_url: 'http://{addr}/v1', api_key: {PROVIDER_KEY}, timeouts: {{ idle_ms: 300 }} }}\nmodels:\n  - {{ name: m-oa, targets: [{{ provider: oa, model: gpt-4o }}] }}\nkeys:\n  - {{ name: test, key: {KEY} }}\n"
     );
     let gw = Gateway::start(&yaml).await;
-    let text = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(KEY)
-        .json(&chat_body("m-oa", true, "Say hello to a friend, please."))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = post_chat(
+        &gw,
+        KEY,
+        &chat_body("m-oa", true, "Say hello to a friend, please."),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
     assert!(
         text.contains("\"error\"") && !text.contains("[DONE]"),
         "{text}"
@@ -283,13 +282,7 @@ async fn a_client_leaving_mid_stream_is_settled_once() {
     })
     .await;
     let gw = Gateway::start(&config(up.addr, "", "")).await;
-    let mut resp = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(KEY)
-        .json(&chat_body("m-oa", true, "long answer please"))
-        .send()
-        .await
-        .unwrap();
+    let mut resp = post_chat(&gw, KEY, &chat_body("m-oa", true, "long answer please")).await;
     let mut got = 0;
     while got < 3 {
         let chunk = resp.chunk().await.unwrap().unwrap();
@@ -329,13 +322,7 @@ async fn a_request_that_failed_over_is_billed_once_to_the_provider_that_answered
     ))
     .await;
     for stream in [false, true] {
-        let resp = reqwest::Client::new()
-            .post(gw.url("/v1/chat/completions"))
-            .bearer_auth(KEY)
-            .json(&chat_body("m-fo", stream, "x"))
-            .send()
-            .await
-            .unwrap();
+        let resp = post_chat(&gw, KEY, &chat_body("m-fo", stream, "x")).await;
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.headers()["x-tollgate-provider"], "oa");
         assert_eq!(resp.headers()["x-tollgate-attempts"], "2");
@@ -421,19 +408,14 @@ async fn a_broken_anthropic_stream_is_not_billed_at_its_placeholder_count() {
     .iter()
     .map(|(name, data)| format!("event: {name}\ndata: {data}\n\n"))
     .collect::<String>();
-    let raw = format!("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{events}\r\n", events.len());
-    let addr = raw_upstream(raw.into_bytes(), true).await;
+    let raw = sse_response(&events, false);
+    let addr = raw_upstream(raw, true).await;
     let yaml = format!(
         "providers:\n  - {{ name: an, type: anthropic, base_url: 'http://{addr}', api_key: {PROVIDER_KEY}, timeouts: {{ idle_ms: 300 }} }}\nmodels:\n  - {{ name: m-an, targets: [{{ provider: an, model: up-an }}] }}\nkeys:\n  - {{ name: test, key: {KEY} }}\n"
     );
     let gw = Gateway::start(&yaml).await;
-    let text = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(KEY)
-        .json(&chat_body("m-an", true, "count"))
-        .send()
+    let text = post_chat(&gw, KEY, &chat_body("m-an", true, "count"))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

@@ -320,3 +320,25 @@ pub fn config_for(base_url: &str, provider_extra: &str) -> String {
 pub fn chat_body(model: &str, stream: bool, content: &str) -> serde_json::Value {
     serde_json::json!({ "model": model, "stream": stream, "messages": [{ "role": "user", "content": content }] })
 }
+
+/// POST `body` to the gateway's chat route with `key`, as the OpenAI SDK would.
+pub async fn post_chat(gw: &Gateway, key: &str, body: &serde_json::Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .expect("the gateway answers")
+}
+
+/// A 200 SSE answer with `events` as one chunk of a chunked body; `complete` adds the final
+/// chunk (the body ends cleanly), otherwise the stream stays open.
+pub fn sse_response(events: &str, complete: bool) -> Vec<u8> {
+    let end = if complete { "0\r\n\r\n" } else { "" };
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{events}\r\n{end}",
+        events.len()
+    )
+    .into_bytes()
+}
