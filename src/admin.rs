@@ -41,10 +41,10 @@ impl ServeHttp for AdminApp {
         let path = session.req_header().uri.path().to_string();
         match path.as_str() {
             "/healthz" => json_reply(200, json!({ "status": "ok" })),
-            "/readyz" if snapshot.any_provider_enabled() => {
+            "/readyz" if self.any_provider_up(&snapshot) => {
                 json_reply(200, json!({ "status": "ready" }))
             }
-            "/readyz" => json_reply(503, json!({ "status": "no provider enabled" })),
+            "/readyz" => json_reply(503, json!({ "status": "no provider enabled and healthy" })),
             p if p.starts_with("/admin/") && !authorized(session, &snapshot) => {
                 json_reply(401, json!({ "error": "admin token required" }))
             }
@@ -59,6 +59,15 @@ impl ServeHttp for AdminApp {
 }
 
 impl AdminApp {
+    /// Ready: some provider is enabled and healthy.
+    fn any_provider_up(&self, snapshot: &Snapshot) -> bool {
+        let now = std::time::Instant::now();
+        snapshot
+            .providers
+            .iter()
+            .any(|p| p.enabled && self.health.available(&p.health_id(), now))
+    }
+
     /// `GET /admin/usage?key=NAME` or `?team=NAME`: requests, tokens and spend so far.
     fn usage(&self, snapshot: &Snapshot, query: &str) -> Response<Vec<u8>> {
         let asked = query_param(query, "key")
@@ -108,6 +117,7 @@ fn providers(snapshot: &Snapshot, health: &Health) -> Vec<serde_json::Value> {
                 "type": p.kind.as_str(),
                 "enabled": p.enabled,
                 "up": p.enabled && v.up,
+                "active_check": v.active_ok,
                 "consecutive_failures": v.consecutive_failures,
                 "cooling_down_ms": v.cooling_down_ms,
                 "ejections": v.ejections,

@@ -6,14 +6,18 @@ use crate::config::{self, Config, ProviderType};
 use crate::lifecycle::Signals;
 use crate::mock_provider::MockServer;
 use crate::proxy::Gateway;
+use crate::routing::health::Health;
 use crate::snapshot::Snapshot;
 use crate::{logging, metrics};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server, ShutdownWatch};
-use pingora::services::background::{background_service, BackgroundService};
+use pingora::services::background::{background_service, BackgroundService, GenBackgroundService};
 use pingora::services::listening::Service;
+use pingora_load_balancing::health_check::HttpHealthCheck;
+use pingora_load_balancing::selection::RoundRobin;
+use pingora_load_balancing::LoadBalancer;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -71,6 +75,9 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
 
     let spend = Arc::new(crate::spend::Spend::default());
     let health = Arc::new(crate::routing::health::Health::default());
+    for check in active_checks(&config, &shared.load(), &health) {
+        server.add_service(check);
+    }
     let mut api = pingora_proxy::http_proxy_service_with_name(
         &server.configuration,
         Gateway::new(shared.clone(), spend.clone(), health.clone()),
@@ -165,4 +172,65 @@ fn open_mock_providers(config: &Config) -> Result<MockListeners, String> {
         ));
     }
     Ok((addrs, services))
+}
+
+type CheckService = GenBackgroundService<LoadBalancer<RoundRobin>>;
+
+/// One Pingora health-checked load balancer, with the provider as its only backend, per
+/// provider that has a `health_check`; each runs as a background service and reports into
+/// `health`. The provider's host is resolved here, once, at startup; a name that does not
+/// resolve leaves that provider on passive health alone, with a warning.
+fn active_checks(config: &Config, snapshot: &Snapshot, health: &Health) -> Vec<CheckService> {
+    let mut services = Vec::new();
+    for (p, cfg) in snapshot.providers.iter().zip(&config.providers) {
+        let Some(hc_cfg) = &cfg.health_check else {
+            continue;
+        };
+        let addr = format!("{}:{}", p.endpoint.host, p.endpoint.port);
+        let addr = if p.endpoint.host.contains(':') {
+            format!("[{}]:{}", p.endpoint.host, p.endpoint.port)
+        } else {
+            addr
+        };
+        let mut lb = match LoadBalancer::<RoundRobin>::try_from_iter([addr.as_str()]) {
+            Ok(lb) => lb,
+            Err(e) => {
+                log::warn!(
+                    "provider {}: no active health checks ({addr} does not resolve: {e})",
+                    p.name
+                );
+                continue;
+            }
+        };
+        let mut hc = HttpHealthCheck::new(&p.endpoint.host, p.endpoint.tls);
+        match p.health_request(&hc_cfg.path) {
+            Ok(req) => hc.req = req,
+            Err(e) => {
+                log::warn!("provider {}: no active health checks ({e})", p.name);
+                continue;
+            }
+        }
+        hc.consecutive_success = hc_cfg.healthy_after as usize;
+        hc.consecutive_failure = hc_cfg.unhealthy_after as usize;
+        hc.peer_template.options.connection_timeout =
+            Some(Duration::from_millis(p.timeouts.connect_ms));
+        hc.peer_template.options.read_timeout =
+            Some(Duration::from_millis(p.timeouts.first_byte_ms.min(10_000)));
+        hc.validator = Some(Box::new(|resp: &pingora::http::ResponseHeader| {
+            if resp.status.is_success() {
+                Ok(())
+            } else {
+                Err(pingora::Error::explain(
+                    pingora::ErrorType::HTTPStatus(resp.status.as_u16()),
+                    "health check",
+                ))
+            }
+        }));
+        lb.set_health_check(Box::new(hc));
+        lb.health_check_frequency = Some(Duration::from_secs(hc_cfg.interval_s));
+        let service = background_service(&format!("health check {}", p.name), lb);
+        health.set_active(&p.health_id(), service.task());
+        services.push(service);
+    }
+    services
 }

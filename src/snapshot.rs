@@ -80,6 +80,10 @@ impl Snapshot {
                 api_version: p.api_version.clone(),
                 timeouts: p.timeouts,
                 enabled: p.kind == ProviderType::Mock || !p.api_key.is_empty(),
+                health_policy: crate::routing::health::Policy {
+                    unhealthy_after: p.health_check.as_ref().map_or(2, |h| h.unhealthy_after),
+                    ..Default::default()
+                },
             });
             providers.insert(&p.name, provider.clone());
             provider_list.push(provider);

@@ -275,3 +275,105 @@ async fn the_latency_strategy_moves_traffic_to_the_faster_upstream() {
         "the slow one is still explored now and then"
     );
 }
+
+/// Poll `/admin/providers` (bounded) until provider `name` is `up`.
+async fn until_up(gw: &Gateway, name: &str, up: bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v: serde_json::Value = reqwest::get(format!("http://{}/admin/providers", gw.admin))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let p = v["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap();
+        if p["up"] == up {
+            return p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} never became up={up}: {p}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn active_checks_see_a_provider_go_down_and_come_back_without_traffic() {
+    let serve = |listener: tokio::net::TcpListener, recorder: Recorder| {
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(
+            tollgate::mock_provider::MockServer::new(MockConfig::default(), Some(recorder))
+                .serve(listener, rx),
+        );
+        stop
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let recorder = Recorder::default();
+    let stop = serve(listener, recorder.clone());
+    let yaml = format!(
+        "providers:\n{}\nmodels:\n  - {{ name: m, targets: [{{ provider: checked, model: x }}] }}\nkeys:\n  - {{ name: test, key: {KEY} }}\n",
+        provider("checked", &format!("http://{addr}/v1"), "    health_check: { path: /v1/models, interval_s: 1, unhealthy_after: 1, healthy_after: 1 }\n")
+    );
+    let gw = Gateway::start(&yaml).await;
+
+    // The checks reach the provider with its key, and it is up.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !recorder
+        .requests()
+        .iter()
+        .any(|r| r.method == "GET" && r.path == "/v1/models")
+    {
+        assert!(Instant::now() < deadline, "no health check arrived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let check = recorder
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/v1/models")
+        .unwrap();
+    assert_eq!(
+        check.header("authorization"),
+        Some(format!("Bearer {PROVIDER_KEY}").as_str())
+    );
+    let p = until_up(&gw, "checked", true).await;
+    assert_eq!(p["active_check"], true);
+
+    // It goes away: the checks alone mark it down, and the gateway is not ready.
+    stop.send(true).unwrap();
+    let p = until_up(&gw, "checked", false).await;
+    assert_eq!(p["active_check"], false);
+    assert_eq!(
+        reqwest::get(format!("http://{}/readyz", gw.admin))
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
+    let resp = post_chat(&gw, KEY, &chat_body("m", false, "x")).await;
+    assert_eq!(
+        resp.status(),
+        503,
+        "no request waits on a provider known to be down"
+    );
+
+    // It comes back on the same address: re-admitted by the next checks.
+    let _stop = serve(
+        tokio::net::TcpListener::bind(addr).await.unwrap(),
+        recorder.clone(),
+    );
+    until_up(&gw, "checked", true).await;
+    assert_eq!(
+        post_chat(&gw, KEY, &chat_body("m", false, "x"))
+            .await
+            .status(),
+        200
+    );
+}

@@ -160,8 +160,36 @@ pub struct ProviderConfig {
     pub api_version: String,
     #[serde(default)]
     pub timeouts: Timeouts,
-    pub health_check: NotYetSupported,
+    pub health_check: Option<HealthCheckConfig>,
     pub mock: Option<MockConfig>,
+}
+
+/// Active health checks of a provider, and the threshold of its passive health.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckConfig {
+    /// Path of a GET that answers 2xx while the provider is healthy (e.g. `/v1/models`).
+    pub path: String,
+    #[serde(default = "default_interval")]
+    pub interval_s: u64,
+    /// Consecutive failures (of checks, and of live requests) that mark it unhealthy.
+    #[serde(default = "default_unhealthy_after")]
+    pub unhealthy_after: u32,
+    /// Consecutive successful checks that mark it healthy again.
+    #[serde(default = "default_healthy_after")]
+    pub healthy_after: u32,
+}
+
+fn default_interval() -> u64 {
+    15
+}
+
+fn default_unhealthy_after() -> u32 {
+    2
+}
+
+fn default_healthy_after() -> u32 {
+    1
 }
 
 #[derive(Debug, Deserialize, Clone, Copy)]

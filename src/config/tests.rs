@@ -167,3 +167,30 @@ fn every_strategy_is_accepted_and_weighted_needs_weights() {
     ))[0]
         .starts_with("models[0].strategy"));
 }
+
+#[test]
+fn health_checks_are_typed_and_checked() {
+    let with = |hc: &str| {
+        MINIMAL.replace(
+            "{ name: local, type: mock }",
+            &format!("{{ name: local, type: mock, health_check: {hc} }}"),
+        )
+    };
+    assert!(errors(&with("{ path: /v1/models }")).is_empty());
+    let c = load_str(&with("{ path: /v1/models }"), &env(&[]))
+        .unwrap()
+        .config;
+    let hc = c.providers[0].health_check.clone().unwrap();
+    assert_eq!(
+        (hc.interval_s, hc.unhealthy_after, hc.healthy_after),
+        (15, 2, 1)
+    );
+    assert_eq!(
+        errors(&with("{ path: v1, interval_s: 0 }")),
+        [
+            "providers[0].health_check.path: must start with /",
+            "providers[0].health_check.interval_s: must be at least 1",
+        ]
+    );
+    assert!(errors(&with("{ path: /x, every: 3 }"))[0].contains("every"));
+}

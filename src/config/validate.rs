@@ -132,11 +132,20 @@ fn not_yet(config: &Config, r: &mut Report) {
         }
     }
     for (i, p) in config.providers.iter().enumerate() {
-        if p.health_check.is_some() {
-            r.error(
-                format!("providers[{i}].health_check"),
-                "active health checks are not supported by this version yet",
-            );
+        if let Some(hc) = &p.health_check {
+            let path = format!("providers[{i}].health_check");
+            if !hc.path.starts_with('/') {
+                r.error(format!("{path}.path"), "must start with /");
+            }
+            for (field, v) in [
+                ("interval_s", hc.interval_s),
+                ("unhealthy_after", u64::from(hc.unhealthy_after)),
+                ("healthy_after", u64::from(hc.healthy_after)),
+            ] {
+                if v == 0 {
+                    r.error(format!("{path}.{field}"), "must be at least 1");
+                }
+            }
         }
     }
     for (i, k) in config.keys.iter().enumerate() {

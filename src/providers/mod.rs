@@ -110,6 +110,8 @@ pub struct Provider {
     pub timeouts: Timeouts,
     /// False when the provider has no key: it is skipped by selection.
     pub enabled: bool,
+    /// When its passive health ejects it (`health_check.unhealthy_after`, else the default).
+    pub health_policy: crate::routing::health::Policy,
 }
 
 impl Provider {
@@ -173,16 +175,31 @@ impl Provider {
         req.insert_header("x-request-id", request_id)?;
         // Answers are read (usage, translation) and passed on as they are: no compression.
         req.insert_header(http::header::ACCEPT_ENCODING, "identity")?;
+        self.authorize(&mut req)?;
+        Ok(req)
+    }
+
+    /// The provider's credentials, in its type's header.
+    fn authorize(&self, req: &mut RequestHeader) -> pingora::Result<()> {
         match self.kind {
             ProviderType::Openai | ProviderType::OpenaiCompatible | ProviderType::Mock => {
-                openai::authorize(&mut req, &self.api_key)?
+                openai::authorize(req, &self.api_key)
             }
-            ProviderType::Azure => azure::authorize(&mut req, &self.api_key)?,
-            ProviderType::Anthropic => {
-                anthropic::authorize(&mut req, &self.api_key, &self.api_version)?
-            }
-            ProviderType::Gemini => gemini::authorize(&mut req, &self.api_key)?,
+            ProviderType::Azure => azure::authorize(req, &self.api_key),
+            ProviderType::Anthropic => anthropic::authorize(req, &self.api_key, &self.api_version),
+            ProviderType::Gemini => gemini::authorize(req, &self.api_key),
         }
+    }
+
+    /// The active health check's request: `GET path` with Host and credentials.
+    pub fn health_request(&self, path: &str) -> pingora::Result<RequestHeader> {
+        let mut req = RequestHeader::build("GET", path.as_bytes(), Some(4))?;
+        req.insert_header(http::header::HOST, self.endpoint.host_header())?;
+        req.insert_header(
+            http::header::USER_AGENT,
+            concat!("tollgate/", env!("CARGO_PKG_VERSION"), " health-check"),
+        )?;
+        self.authorize(&mut req)?;
         Ok(req)
     }
 }

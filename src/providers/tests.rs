@@ -9,6 +9,7 @@ fn provider(kind: ProviderType, url: &str, version: &str) -> Provider {
         api_version: version.into(),
         timeouts: Timeouts::default(),
         enabled: true,
+        health_policy: Default::default(),
     }
 }
 

@@ -14,7 +14,7 @@ use crate::providers::{Operation, Provider};
 use crate::resolve;
 use crate::routing::{
     self,
-    health::{self, Health, Policy},
+    health::{self, Health},
 };
 use crate::snapshot::{Model, Target};
 use crate::translate::{dispatch, ApiFormat, TranslateError};
@@ -55,7 +55,6 @@ pub async fn run(
         .route
         .map(super::Route::format)
         .unwrap_or(ApiFormat::OpenAi);
-    let policy = Policy::default();
     let mut tried = Vec::new();
     let mut last_error: Option<GatewayError> = None;
     let mut from: Option<String> = None;
@@ -103,7 +102,7 @@ pub async fn run(
                         Instant::now(),
                         retry_after,
                         &format!("answered {status}"),
-                        &policy,
+                        &target.provider.health_policy,
                     );
                 } else {
                     health.success(&health_id, started.elapsed());
@@ -119,14 +118,20 @@ pub async fn run(
                         Instant::now(),
                         None,
                         "the answer broke off",
-                        &policy,
+                        &target.provider.health_policy,
                     );
                 }
                 forwarded
             }
             Err(e) => {
                 if e.retryable() {
-                    health.failure(&health_id, Instant::now(), None, &e.to_string(), &policy);
+                    health.failure(
+                        &health_id,
+                        Instant::now(),
+                        None,
+                        &e.to_string(),
+                        &target.provider.health_policy,
+                    );
                 }
                 Err(e)
             }

@@ -1,4 +1,6 @@
-//! Passive health of provider targets, learned from live traffic.
+//! Health of provider targets: passive, learned from live traffic, and, for providers with
+//! a `health_check`, active, from pingora-load-balancing's checks (see `server.rs`). A target
+//! is available when both say so.
 //!
 //! `unhealthy_after` consecutive failures (connect errors, timeouts, 429, 5xx) eject a target
 //! for a cool-down that doubles with each ejection in a row, up to a cap, and is never
@@ -48,6 +50,8 @@ struct State {
 #[derive(Debug, Clone, PartialEq)]
 pub struct View {
     pub up: bool,
+    /// The active checks' verdict, when the provider has them.
+    pub active_ok: Option<bool>,
     pub consecutive_failures: u32,
     pub cooling_down_ms: u64,
     pub ejections: u64,
@@ -55,24 +59,53 @@ pub struct View {
     pub last_error: Option<String>,
 }
 
+/// Pingora's health-checked view of one provider (a single backend).
+pub type ActiveCheck = std::sync::Arc<
+    pingora_load_balancing::LoadBalancer<pingora_load_balancing::selection::RoundRobin>,
+>;
+
 #[derive(Default)]
 pub struct Health {
     targets: RwLock<HashMap<String, State>>,
+    active: RwLock<HashMap<String, ActiveCheck>>,
 }
 
 /// Weight of the newest sample in the time-to-first-byte average.
 const EWMA_ALPHA: f64 = 0.2;
 
 impl Health {
-    /// Whether `id` may take a request at `now` (not cooling down; half-open counts as yes).
+    /// Whether `id` may take a request at `now`: not cooling down (half-open counts as yes)
+    /// and not failing its active checks.
     pub fn available(&self, id: &str, now: Instant) -> bool {
-        let Ok(targets) = self.targets.read() else {
-            return true;
-        };
-        targets
-            .get(id)
-            .and_then(|s| s.ejected_until)
-            .is_none_or(|until| now >= until)
+        let passive = self
+            .targets
+            .read()
+            .map(|t| {
+                t.get(id)
+                    .and_then(|s| s.ejected_until)
+                    .is_none_or(|until| now >= until)
+            })
+            .unwrap_or(true);
+        passive && self.active_ok(id).unwrap_or(true)
+    }
+
+    /// Register the active check of `id`.
+    pub fn set_active(&self, id: &str, check: ActiveCheck) {
+        if let Ok(mut active) = self.active.write() {
+            active.insert(id.to_string(), check);
+        }
+    }
+
+    /// What the active checks say of `id`; `None` without checks (or before the first
+    /// discovery, when Pingora knows no backend yet).
+    pub fn active_ok(&self, id: &str) -> Option<bool> {
+        let active = self.active.read().ok()?;
+        let check = active.get(id)?;
+        let backends = check.backends().get_backend();
+        if backends.is_empty() {
+            return None;
+        }
+        Some(backends.iter().any(|b| check.backends().ready(b)))
     }
 
     /// The target answered: failures forgotten, re-admitted if it was half-open.
@@ -135,8 +168,10 @@ impl Health {
             .ejected_until
             .map(|u| u.saturating_duration_since(now))
             .unwrap_or_default();
+        let active_ok = self.active_ok(id);
         View {
-            up: cooling.is_zero(),
+            up: cooling.is_zero() && active_ok.unwrap_or(true),
+            active_ok,
             consecutive_failures: s.consecutive_failures,
             cooling_down_ms: cooling.as_millis() as u64,
             ejections: s.total_ejections,

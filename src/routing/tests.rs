@@ -23,6 +23,7 @@ fn model(strategy: Strategy, weights: &[u32], costs: &[Option<f64>]) -> Model {
                 api_version: String::new(),
                 timeouts: Timeouts::default(),
                 enabled: true,
+                health_policy: Default::default(),
             }),
             model: format!("m{i}"),
             weight: *w,
