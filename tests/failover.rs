@@ -377,3 +377,64 @@ async fn active_checks_see_a_provider_go_down_and_come_back_without_traffic() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_stream_reset_midway_ends_with_an_error_event_and_counts_as_failed() {
+    let event = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n";
+    // The upstream sends one event and closes the connection in the middle of its body.
+    let addr = raw_upstream(sse_response(event, false), false).await;
+    let good = Upstream::start(MockConfig::default()).await;
+    let gw = Gateway::start(&bad_then_good(&format!("http://{addr}/v1"), "", &good)).await;
+    let mut body = chat_body("m", true, "x");
+    body["stream_options"] = serde_json::json!({ "include_usage": true });
+    let resp = post_chat(&gw, KEY, &body).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["x-tollgate-provider"],
+        "bad",
+        "the client had bytes: no failover"
+    );
+    let text = resp.text().await.unwrap();
+    assert!(
+        text.contains("Hi") && text.contains("data: {\"error\"") && !text.contains("[DONE]"),
+        "{text}"
+    );
+    assert!(good.requests().is_empty());
+    // `logging` runs just after the client's last byte: wait for it (bounded).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let metrics = gw.metrics_text().await;
+        if metrics.contains("provider=\"bad\",route=\"chat_completions\",status=\"broken\"} 1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn failover_crosses_provider_types_translating_the_body_for_each() {
+    let good = Upstream::start(MockConfig::default()).await;
+    let dead = dead_addr();
+    let yaml = format!(
+        "providers:\n  - {{ name: claude, type: anthropic, base_url: 'http://{dead}', api_key: {PROVIDER_KEY} }}\n{}\nmodels:\n  - name: m\n    targets: [{{ provider: claude, model: claude-x }}, {{ provider: good, model: gpt-x }}]\nkeys:\n  - {{ name: test, key: {KEY} }}\n",
+        provider("good", &good.base_url(), "")
+    );
+    let gw = Gateway::start(&yaml).await;
+    // An Anthropic client: its request goes to the Anthropic provider as is, and, that one
+    // being down, to the OpenAI-format one translated; the answer comes back in its shape.
+    let resp = reqwest::Client::new()
+        .post(gw.url("/v1/messages"))
+        .header("x-api-key", KEY)
+        .json(&serde_json::json!({ "model": "m", "max_tokens": 50, "messages": [{ "role": "user", "content": "hi" }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-tollgate-provider"], "good");
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["type"], "message", "{v}");
+    let sent: serde_json::Value = serde_json::from_slice(&good.requests()[0].body).unwrap();
+    assert_eq!(sent["model"], "gpt-x");
+    assert_eq!(sent["messages"][0]["content"], "hi");
+}

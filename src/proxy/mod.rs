@@ -191,6 +191,14 @@ impl ProxyHttp for Gateway {
             .response_written()
             .map(|r| r.status.as_u16())
             .unwrap_or(0);
+        // An answer that broke after its head went out counts as failed, whatever its status.
+        let broken =
+            (200..300).contains(&status) && ctx.upstream.error_code == Some("upstream_error");
+        let label = if broken {
+            "broken"
+        } else {
+            status_label(status)
+        };
         let route = ctx.admission.route.map(Route::label).unwrap_or("unknown");
         let model = ctx.admission.model.as_deref().unwrap_or("");
         let provider = ctx.upstream.provider.as_deref().unwrap_or("");
@@ -202,7 +210,7 @@ impl ProxyHttp for Gateway {
             .unwrap_or("");
         METRICS
             .requests_total
-            .with_label_values(&[route, model, provider, key, status_label(status)])
+            .with_label_values(&[route, model, provider, key, label])
             .inc();
         METRICS
             .request_duration_seconds
