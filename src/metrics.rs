@@ -14,8 +14,15 @@ const DURATION_BUCKETS: &[f64] = &[
     120.0, 300.0,
 ];
 
+/// The gateway's own time per request: fine steps under a millisecond, where it should be.
+const OVERHEAD_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0,
+];
+
 pub struct Metrics {
     pub registry: Registry,
+    pub time_to_first_token_seconds: HistogramVec,
+    pub overhead_seconds: HistogramVec,
     pub requests_total: IntCounterVec,
     pub request_duration_seconds: HistogramVec,
     pub tokens_total: IntCounterVec,
@@ -86,8 +93,28 @@ fn build() -> Metrics {
         &["provider"],
     )
     .expect("valid metric");
+    let time_to_first_token_seconds = HistogramVec::new(
+        HistogramOpts::new(
+            "tollgate_time_to_first_token_seconds",
+            "Time from request to the first byte of the answer's body at the client.",
+        )
+        .buckets(DURATION_BUCKETS.to_vec()),
+        &["model", "provider"],
+    )
+    .expect("valid metric");
+    let overhead_seconds = HistogramVec::new(
+        HistogramOpts::new(
+            "tollgate_overhead_seconds",
+            "Time each request spends in the gateway itself: its total minus the time waiting on providers.",
+        )
+        .buckets(OVERHEAD_BUCKETS.to_vec()),
+        &["route"],
+    )
+    .expect("valid metric");
     let registry = Registry::new();
-    let all: [Box<dyn Collector>; 7] = [
+    let all: [Box<dyn Collector>; 9] = [
+        Box::new(time_to_first_token_seconds.clone()),
+        Box::new(overhead_seconds.clone()),
         Box::new(failovers_total.clone()),
         Box::new(provider_up.clone()),
         Box::new(requests_total.clone()),
@@ -101,6 +128,8 @@ fn build() -> Metrics {
     }
     Metrics {
         registry,
+        time_to_first_token_seconds,
+        overhead_seconds,
         requests_total,
         request_duration_seconds,
         tokens_total,

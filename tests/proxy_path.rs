@@ -306,6 +306,17 @@ async fn metrics_count_requests_by_route_model_provider_key_and_status() {
     );
     assert!(text.contains(r#"tollgate_requests_total{key="",model="",provider="",route="chat_completions",status="401"} 1"#));
     assert!(text.contains(r#"tollgate_request_duration_seconds_bucket{model="m",provider="p",route="chat_completions",le="0.001"}"#));
+    assert!(
+        text.contains(r#"tollgate_time_to_first_token_seconds_count{model="m",provider="p"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"tollgate_overhead_seconds_count{route="chat_completions"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"tollgate_overhead_seconds_bucket{route="chat_completions",le="0.0001"}"#)
+    );
     assert!(!text.contains(KEY) && !text.contains(PROVIDER_KEY));
     let ready = reqwest::get(format!("http://{}/readyz", gw.admin))
         .await

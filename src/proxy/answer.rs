@@ -166,8 +166,10 @@ async fn translated_whole(
     client: ApiFormat,
     model: &str,
 ) -> Result<(), GatewayError> {
-    let body = read_all(&mut answer, MAX_TRANSLATED_BODY, false)
-        .await
+    let waiting = std::time::Instant::now();
+    let body = read_all(&mut answer, MAX_TRANSLATED_BODY, false).await;
+    ctx.upstream.waited += waiting.elapsed();
+    let body = body
         .map_err(|m| GatewayError::Upstream(format!("provider {}: {m}", answer.provider.name)))?;
     let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
         GatewayError::Upstream(format!(
@@ -416,7 +418,10 @@ async fn pump(
     // Whether what the client has so far ends on an event boundary (for the error event).
     let mut at_boundary = true;
     loop {
-        let burst = match next_burst(&mut answer).await {
+        let waiting = std::time::Instant::now();
+        let next = next_burst(&mut answer).await;
+        ctx.upstream.waited += waiting.elapsed();
+        let burst = match next {
             Ok(b) => b,
             Err(msg) => return broken_stream(session, ctx, client, is_sse, at_boundary, msg).await,
         };
@@ -450,6 +455,9 @@ async fn pump(
         };
         if let Some(d) = &data {
             at_boundary = ends_event(d);
+            ctx.upstream
+                .first_byte_at
+                .get_or_insert_with(std::time::Instant::now);
         }
         if (data.is_some() || burst.end)
             && session.write_response_body(data, burst.end).await.is_err()
@@ -570,6 +578,9 @@ async fn write_whole(
     if !(200..300).contains(&status) {
         ctx.upstream.error_code = Some("provider_error");
     }
+    ctx.upstream
+        .first_byte_at
+        .get_or_insert_with(std::time::Instant::now);
     if respond::write(session, resp, body).await.is_err() {
         ctx.upstream.client_gone = true;
     }

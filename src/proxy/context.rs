@@ -73,6 +73,11 @@ pub struct UpstreamOutcome {
     pub error_code: Option<&'static str>,
     /// The client went away before its answer was complete.
     pub client_gone: bool,
+    /// Time spent waiting on providers (connecting, for the head, between body chunks):
+    /// the request's total minus this is the gateway's own time.
+    pub waited: std::time::Duration,
+    /// When the first byte of the answer's body went to the client.
+    pub first_byte_at: Option<Instant>,
 }
 
 impl RequestCtx {

@@ -88,6 +88,7 @@ pub async fn run(
         .await
         {
             Ok(up) => {
+                ctx.upstream.waited += started.elapsed();
                 // The head decides the provider's health for this attempt: 429 and 5xx count
                 // against it (with any retry-after), every other answer for it.
                 let head = up.session.response_header();
@@ -124,6 +125,7 @@ pub async fn run(
                 forwarded
             }
             Err(e) => {
+                ctx.upstream.waited += started.elapsed();
                 if e.retryable() {
                     health.failure(
                         &health_id,

@@ -216,6 +216,17 @@ impl ProxyHttp for Gateway {
             .request_duration_seconds
             .with_label_values(&[route, model, provider])
             .observe(ctx.started.elapsed().as_secs_f64());
+        if let Some(first) = ctx.upstream.first_byte_at {
+            METRICS
+                .time_to_first_token_seconds
+                .with_label_values(&[model, provider])
+                .observe(first.duration_since(ctx.started).as_secs_f64());
+        }
+        let own = ctx.started.elapsed().saturating_sub(ctx.upstream.waited);
+        METRICS
+            .overhead_seconds
+            .with_label_values(&[route])
+            .observe(own.as_secs_f64());
     }
 }
 
