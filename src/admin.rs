@@ -65,7 +65,7 @@ impl AdminApp {
         snapshot
             .providers
             .iter()
-            .any(|p| p.enabled && self.health.available(&p.health_id(), now))
+            .any(|p| p.enabled && self.health.available(p.health_id(), now))
     }
 
     /// `GET /admin/usage?key=NAME` or `?team=NAME`: requests, tokens and spend so far.
@@ -111,7 +111,7 @@ fn providers(snapshot: &Snapshot, health: &Health) -> Vec<serde_json::Value> {
         .providers
         .iter()
         .map(|p| {
-            let v = health.view(&p.health_id(), now);
+            let v = health.view(p.health_id(), now);
             json!({
                 "name": p.name,
                 "type": p.kind.as_str(),
@@ -197,7 +197,7 @@ impl ServeHttp for MetricsApp {
                 // Health changes with time (a cool-down ends), so it is read at scrape time.
                 let now = std::time::Instant::now();
                 for p in &self.config.load().providers {
-                    let up = p.enabled && self.health.available(&p.health_id(), now);
+                    let up = p.enabled && self.health.available(p.health_id(), now);
                     crate::metrics::METRICS
                         .provider_up
                         .with_label_values(&[&p.name])

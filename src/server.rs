@@ -229,7 +229,7 @@ fn active_checks(config: &Config, snapshot: &Snapshot, health: &Health) -> Vec<C
         lb.set_health_check(Box::new(hc));
         lb.health_check_frequency = Some(Duration::from_secs(hc_cfg.interval_s));
         let service = background_service(&format!("health check {}", p.name), lb);
-        health.set_active(&p.health_id(), service.task());
+        health.set_active(p.health_id(), service.task());
         services.push(service);
     }
     services

@@ -73,6 +73,7 @@ impl Snapshot {
                 }
             };
             let provider = Arc::new(Provider {
+                health_id: crate::providers::identity(&p.name, &endpoint),
                 name: p.name.clone(),
                 kind: p.kind,
                 endpoint,

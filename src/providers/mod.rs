@@ -112,14 +112,20 @@ pub struct Provider {
     pub enabled: bool,
     /// When its passive health ejects it (`health_check.unhealthy_after`, else the default).
     pub health_policy: crate::routing::health::Policy,
+    /// `identity(name, endpoint)`, computed once: selection reads it per target per request.
+    pub health_id: String,
+}
+
+/// A provider's identity for health: its name and where it lives, so a reload that keeps
+/// both keeps its health, and one that moves it starts afresh.
+pub fn identity(name: &str, e: &Endpoint) -> String {
+    format!("{name}|{}:{}{}", e.host, e.port, e.base_path)
 }
 
 impl Provider {
-    /// Who this provider is for health: its name and where it lives, so a reload that keeps
-    /// both keeps its health, and one that moves it starts afresh.
-    pub fn health_id(&self) -> String {
-        let e = &self.endpoint;
-        format!("{}|{}:{}{}", self.name, e.host, e.port, e.base_path)
+    /// Who this provider is for health (see `identity`).
+    pub fn health_id(&self) -> &str {
+        &self.health_id
     }
 
     /// The API format this provider speaks.

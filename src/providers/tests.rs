@@ -10,6 +10,7 @@ fn provider(kind: ProviderType, url: &str, version: &str) -> Provider {
         timeouts: Timeouts::default(),
         enabled: true,
         health_policy: Default::default(),
+        health_id: String::new(),
     }
 }
 

@@ -147,17 +147,7 @@ impl ParsedRequest {
                 return Ok(Bytes::from(out));
             }
         }
-        let mut json = self.json.clone();
-        if let Some(obj) = json.as_object_mut() {
-            obj.insert("model".into(), Value::String(upstream_model.into()));
-            obj.insert(
-                "stream_options".into(),
-                serde_json::json!({ "include_usage": true }),
-            );
-        }
-        serde_json::to_vec(&json)
-            .map(Bytes::from)
-            .map_err(|e| GatewayError::Internal(format!("encoding the upstream body: {e}")))
+        self.reencode(upstream_model, true)
     }
 
     /// Whether an OpenAI client asked for the final usage chunk of a stream.
@@ -174,9 +164,20 @@ impl ParsedRequest {
         if upstream_model == self.model {
             return Ok(self.raw.clone());
         }
+        self.reencode(upstream_model, false)
+    }
+
+    /// The client's object with `model` set, and `stream_options.include_usage` when asked.
+    fn reencode(&self, upstream_model: &str, stream_usage: bool) -> Result<Bytes, GatewayError> {
         let mut json = self.json.clone();
         if let Some(obj) = json.as_object_mut() {
             obj.insert("model".into(), Value::String(upstream_model.into()));
+            if stream_usage {
+                obj.insert(
+                    "stream_options".into(),
+                    serde_json::json!({ "include_usage": true }),
+                );
+            }
         }
         serde_json::to_vec(&json)
             .map(Bytes::from)

@@ -99,14 +99,14 @@ pub async fn run(
                     .and_then(health::parse_retry_after);
                 if status == 429 || status >= 500 {
                     health.failure(
-                        &health_id,
+                        health_id,
                         Instant::now(),
                         retry_after,
                         &format!("answered {status}"),
                         &target.provider.health_policy,
                     );
                 } else {
-                    health.success(&health_id, started.elapsed());
+                    health.success(health_id, started.elapsed());
                 }
                 let forwarded = answer::forward(connector, session, ctx, up, client, req).await;
                 // A stream that broke after its head counts against the provider too.
@@ -115,7 +115,7 @@ pub async fn run(
                     && !ctx.upstream.client_gone
                 {
                     health.failure(
-                        &health_id,
+                        health_id,
                         Instant::now(),
                         None,
                         "the answer broke off",
@@ -128,7 +128,7 @@ pub async fn run(
                 ctx.upstream.waited += started.elapsed();
                 if e.retryable() {
                     health.failure(
-                        &health_id,
+                        health_id,
                         Instant::now(),
                         None,
                         &e.to_string(),

@@ -41,10 +41,7 @@ pub async fn write(
     resp: ResponseHeader,
     body: Bytes,
 ) -> pingora::Result<()> {
-    if lifecycle::draining() {
-        session.set_keepalive(None);
-    }
-    session.write_response_header(Box::new(resp), false).await?;
+    head(session, resp).await?;
     session.write_response_body(Some(body), true).await
 }
 

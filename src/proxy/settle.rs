@@ -60,10 +60,17 @@ pub struct Settled {
     pub priced: bool,
 }
 
-/// Settle `ctx` once; `None` when nothing answered (nothing to bill) or already settled.
+/// Settle `ctx` once, into `ctx.accounting.result`; nothing when nothing answered (nothing to
+/// bill) or it is already settled.
 /// Tokenizing (only where a provider reported nothing) runs on the blocking pool: a long
 /// answer takes milliseconds, which a worker thread must not spend.
-pub async fn settle(ctx: &mut RequestCtx, spend: &Spend) -> Option<Settled> {
+pub async fn settle(ctx: &mut RequestCtx, spend: &Spend) {
+    if let Some(result) = count(ctx, spend).await {
+        ctx.accounting.result = Some(result);
+    }
+}
+
+async fn count(ctx: &mut RequestCtx, spend: &Spend) -> Option<Settled> {
     let acc = &mut ctx.accounting;
     if !acc.enabled || acc.settled || acc.answered_by.is_none() {
         return None;
@@ -174,7 +181,6 @@ pub async fn settle(ctx: &mut RequestCtx, spend: &Spend) -> Option<Settled> {
         cost_usd,
         priced: price.is_some(),
     };
-    ctx.accounting.result = Some(result);
     Some(result)
 }
 

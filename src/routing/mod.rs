@@ -31,7 +31,7 @@ pub fn next_target<'a>(
         model.targets.get(i).filter(|t| {
             t.provider.enabled
                 && !tried.contains(&i)
-                && health.available(&t.provider.health_id(), now)
+                && health.available(t.provider.health_id(), now)
         })
     };
     let first_of = |order: &[usize]| order.iter().find_map(|&i| usable(i).map(|t| (i, t)));
@@ -45,7 +45,7 @@ pub fn next_target<'a>(
         Strategy::Latency => {
             let candidates: Vec<(usize, Option<f64>)> = (0..model.targets.len())
                 .filter_map(|i| {
-                    usable(i).map(|t| (i, health.view(&t.provider.health_id(), now).ttfb_ms))
+                    usable(i).map(|t| (i, health.view(t.provider.health_id(), now).ttfb_ms))
                 })
                 .collect();
             if let Some((i, _)) = candidates.iter().find(|(_, ms)| ms.is_none()) {

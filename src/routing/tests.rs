@@ -24,6 +24,7 @@ fn model(strategy: Strategy, weights: &[u32], costs: &[Option<f64>]) -> Model {
                 timeouts: Timeouts::default(),
                 enabled: true,
                 health_policy: Default::default(),
+                health_id: format!("p{i}"),
             }),
             model: format!("m{i}"),
             weight: *w,
@@ -72,7 +73,7 @@ fn weighted_splits_ten_thousand_requests_by_weight() {
     let h = Health::default();
     let policy = health::Policy::default();
     h.failure(
-        &m.targets[0].provider.health_id(),
+        m.targets[0].provider.health_id(),
         Instant::now(),
         Some(Duration::from_secs(60)),
         "x",
@@ -114,17 +115,14 @@ fn latency_measures_everyone_then_prefers_the_fastest_and_explores() {
         Some(0)
     );
     h.success(
-        &m.targets[0].provider.health_id(),
+        m.targets[0].provider.health_id(),
         Duration::from_millis(300),
     );
     assert_eq!(
         next_target(&m, &[], &h, Instant::now()).map(|(i, _)| i),
         Some(1)
     );
-    h.success(
-        &m.targets[1].provider.health_id(),
-        Duration::from_millis(20),
-    );
+    h.success(m.targets[1].provider.health_id(), Duration::from_millis(20));
     let counts = picks(&m, &h, 1000);
     assert!(
         counts[1] >= 900 && counts[0] >= 30,

@@ -91,6 +91,23 @@ impl<A: StreamTranslator, B: StreamTranslator> StreamTranslator for Chain<A, B> 
     }
 }
 
+/// One OpenAI `chat.completion.chunk` with a single choice.
+pub fn openai_chunk(
+    id: &str,
+    created: u64,
+    model: &str,
+    delta: serde_json::Value,
+    finish_reason: Option<&str>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "id": id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason}],
+    })
+}
+
 /// The end of an OpenAI stream: the usage chunk (`choices: []`) when the client asked for
 /// usage, then `data: [DONE]`.
 pub fn openai_stream_end(

@@ -47,13 +47,13 @@ impl StreamToOpenAi {
     }
 
     fn chunk(&self, delta: Value, finish_reason: Option<&str>) -> SseEvent {
-        let chunk = json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason}],
-        });
+        let chunk = crate::translate::openai_chunk(
+            &self.id,
+            self.created,
+            &self.model,
+            delta,
+            finish_reason,
+        );
         SseEvent::data(chunk.to_string())
     }
 

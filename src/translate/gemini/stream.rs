@@ -51,13 +51,8 @@ impl StreamToOpenAi {
     }
 
     fn chunk(&self, delta: Value, finish: Option<&str>) -> SseEvent {
-        let mut chunk = json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
-        });
+        let mut chunk =
+            crate::translate::openai_chunk(&self.id, self.created, &self.model, delta, finish);
         if self.include_usage {
             // As OpenAI does: with include_usage, every chunk but the last has `usage: null`.
             chunk["usage"] = Value::Null;
