@@ -450,3 +450,40 @@ async fn a_broken_anthropic_stream_is_not_billed_at_its_placeholder_count() {
         ) >= 6.0
     );
 }
+
+#[tokio::test]
+async fn with_accounting_off_nothing_is_asked_for_counted_or_settled() {
+    let up = Upstream::start(MockConfig {
+        chunks: 3,
+        ..MockConfig::default()
+    })
+    .await;
+    let gw =
+        Gateway::start_with_env(&config(up.addr, "", ""), &[("TOLLGATE_ACCOUNTING", "off")]).await;
+    let text = post_chat(&gw, KEY, &chat_body("m-oa", true, "x"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"));
+    let sent: Value = serde_json::from_slice(&up.requests()[0].body).unwrap();
+    assert!(
+        sent.get("stream_options").is_none(),
+        "no usage asked for: {sent}"
+    );
+    // Wait for `logging` (the request is counted), then: nothing settled.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let m = loop {
+        let m = gw.metrics_text().await;
+        if metric(&m, "tollgate_requests_total", &[("key", "test")]) == 1.0 {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "{m}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(metric(&m, "tollgate_tokens_total", &[]), 0.0);
+    assert_eq!(
+        usage_of(&gw, "key=test").await["requests"].as_u64(),
+        Some(0)
+    );
+}
