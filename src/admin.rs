@@ -6,7 +6,7 @@
 
 use crate::routing::health::Health;
 use crate::snapshot::Snapshot;
-use crate::spend::{Scope, Spend};
+use crate::state::{nanos_to_usd, usd_to_nanos, State};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use http::Response;
@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 pub struct AdminApp {
     pub config: Arc<ArcSwap<Snapshot>>,
-    pub spend: Arc<Spend>,
+    pub state: Arc<State>,
     pub health: Arc<Health>,
 }
 
@@ -48,7 +48,10 @@ impl ServeHttp for AdminApp {
             p if p.starts_with("/admin/") && !authorized(session, &snapshot) => {
                 json_reply(401, json!({ "error": "admin token required" }))
             }
-            "/admin/usage" => self.usage(&snapshot, session.req_header().uri.query().unwrap_or("")),
+            "/admin/usage" => {
+                let query = session.req_header().uri.query().unwrap_or("").to_string();
+                self.usage(&snapshot, &query).await
+            }
             "/admin/providers" => json_reply(
                 200,
                 json!({ "providers": providers(&snapshot, &self.health) }),
@@ -68,37 +71,50 @@ impl AdminApp {
             .any(|p| p.enabled && self.health.available(p.health_id(), now))
     }
 
-    /// `GET /admin/usage?key=NAME` or `?team=NAME`: requests, tokens and spend so far.
-    fn usage(&self, snapshot: &Snapshot, query: &str) -> Response<Vec<u8>> {
+    /// `GET /admin/usage?key=NAME` or `?team=NAME`: requests, tokens, spend and budget left
+    /// in the current period (the budget's; `total` for a scope without one).
+    async fn usage(&self, snapshot: &Snapshot, query: &str) -> Response<Vec<u8>> {
         let asked = query_param(query, "key")
-            .map(|k| (Scope::Key, k))
-            .or_else(|| query_param(query, "team").map(|t| (Scope::Team, t)));
+            .map(|k| ("key", k))
+            .or_else(|| query_param(query, "team").map(|t| ("team", t)));
         let Some((scope, name)) = asked else {
             return json_reply(400, json!({ "error": "give ?key=NAME or ?team=NAME" }));
         };
-        let known = match scope {
-            Scope::Key => snapshot.key_names.contains(&name),
-            Scope::Team => snapshot.team_names.contains(&name),
-        };
-        if !known {
+        let Some(rules) = snapshot.scopes.get(&format!("{scope}:{name}")) else {
             return json_reply(
                 404,
-                json!({ "error": format!("no {} named {name:?}", scope.label()) }),
+                json!({ "error": format!("no {scope} named {name:?}") }),
             );
-        }
-        let t = self.spend.get(scope, &name);
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let ask = rules.ask(now);
+        let f = match self.state.figures(&ask.id, &ask.period).await {
+            Ok(f) => f,
+            Err(e) => return json_reply(503, json!({ "error": e.to_string() })),
+        };
+        let budget = rules.budget.map(|b| {
+            json!({
+                "usd": b.usd,
+                "remaining_usd": nanos_to_usd(usd_to_nanos(b.usd) - f.spent_nanos - f.reserved_nanos),
+                "reserved_usd": nanos_to_usd(f.reserved_nanos),
+            })
+        });
         json_reply(
             200,
             json!({
-                "scope": scope.label(),
+                "scope": scope,
                 "name": name,
-                "period": "total",
-                "since": self.spend.since,
-                "requests": t.requests,
-                "input_tokens": t.input_tokens,
-                "cached_input_tokens": t.cached_input_tokens,
-                "output_tokens": t.output_tokens,
-                "cost_usd": t.cost_usd,
+                "period": ask.period,
+                "backend": self.state.backend_name(),
+                "requests": f.requests,
+                "input_tokens": f.input_tokens,
+                "cached_input_tokens": f.cached_input_tokens,
+                "output_tokens": f.output_tokens,
+                "cost_usd": nanos_to_usd(f.spent_nanos),
+                "budget": budget,
             }),
         )
     }

@@ -30,6 +30,21 @@ pub enum GatewayError {
     NoHealthyProvider(String),
     #[error("{0}")]
     UpstreamTimeout(String),
+    /// A rate limit (`rpm`, `tpm`, `max_concurrent`) of the key or its team refused it.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_s: Option<u64>,
+    },
+    /// The request's worst-case cost does not fit the key's or its team's budget.
+    #[error("{message}")]
+    BudgetExceeded {
+        message: String,
+        retry_after_s: Option<u64>,
+    },
+    /// The state backend (limits, budgets) is unreachable and `state.on_error: fail_closed`.
+    #[error("{0}")]
+    StateUnavailable(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -45,7 +60,8 @@ impl GatewayError {
             GatewayError::RequestTooLarge(_) => 413,
             GatewayError::Upstream(_) => 502,
             GatewayError::Provider { status, .. } => *status,
-            GatewayError::NoHealthyProvider(_) => 503,
+            GatewayError::RateLimited { .. } | GatewayError::BudgetExceeded { .. } => 429,
+            GatewayError::NoHealthyProvider(_) | GatewayError::StateUnavailable(_) => 503,
             GatewayError::UpstreamTimeout(_) => 504,
             GatewayError::Internal(_) => 500,
         }
@@ -69,7 +85,10 @@ impl GatewayError {
                 429 => "rate_limit_exceeded",
                 _ => "upstream_error",
             },
+            GatewayError::RateLimited { .. } => "rate_limit_exceeded",
+            GatewayError::BudgetExceeded { .. } => "budget_exceeded",
             GatewayError::NoHealthyProvider(_) => "no_healthy_provider",
+            GatewayError::StateUnavailable(_) => "state_unavailable",
             GatewayError::UpstreamTimeout(_) => "upstream_timeout",
             GatewayError::Internal(_) => "internal_error",
         }
@@ -91,6 +110,16 @@ impl GatewayError {
     fn param(&self) -> Option<&'static str> {
         match self {
             GatewayError::ModelNotAllowed(_) | GatewayError::ModelNotFound(_) => Some("model"),
+            _ => None,
+        }
+    }
+
+    /// Seconds the client should wait before retrying (`retry-after`), where known.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            GatewayError::RateLimited { retry_after_s, .. }
+            | GatewayError::BudgetExceeded { retry_after_s, .. } => *retry_after_s,
+            GatewayError::StateUnavailable(_) => Some(1),
             _ => None,
         }
     }

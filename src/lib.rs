@@ -3,9 +3,11 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod lifecycle;
+pub mod limits;
 pub mod logging;
 pub mod metrics;
 pub mod mock_provider;
@@ -17,7 +19,7 @@ pub mod routing;
 pub mod secret;
 pub mod server;
 pub mod snapshot;
-pub mod spend;
 pub mod sse;
+pub mod state;
 pub mod translate;
 pub mod usage;

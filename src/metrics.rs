@@ -5,7 +5,7 @@
 use once_cell::sync::Lazy;
 use prometheus::core::Collector;
 use prometheus::{
-    CounterVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    CounterVec, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
 
 /// 1 ms to 5 minutes: LLM requests span from cached answers to long generations.
@@ -30,6 +30,10 @@ pub struct Metrics {
     pub unpriced_requests_total: IntCounterVec,
     pub failovers_total: IntCounterVec,
     pub provider_up: IntGaugeVec,
+    pub budget_remaining_usd: GaugeVec,
+    pub ratelimited_total: IntCounterVec,
+    pub cache_requests_total: IntCounterVec,
+    pub state_backend_errors_total: IntCounterVec,
 }
 
 /// Built on first use; `init` forces that at startup so nothing can fail on the request path.
@@ -111,8 +115,35 @@ fn build() -> Metrics {
         &["route"],
     )
     .expect("valid metric");
+    let budget_remaining_usd = GaugeVec::new(
+        Opts::new(
+            "tollgate_budget_remaining_usd",
+            "Budget left in the current period (less reservations of requests in flight).",
+        ),
+        &["scope", "name"],
+    )
+    .expect("valid metric");
+    let ratelimited_total = counter(
+        "tollgate_ratelimited_total",
+        "Requests refused by a rate limit or budget, by scope (key, team) and limit.",
+        &["scope", "limit"],
+    );
+    let cache_requests_total = counter(
+        "tollgate_cache_requests_total",
+        "Requests that consulted the response cache, by result (hit, miss, bypass).",
+        &["result"],
+    );
+    let state_backend_errors_total = counter(
+        "tollgate_state_backend_errors_total",
+        "Calls to the state backend (limits, budgets, cache) that failed or timed out.",
+        &["backend"],
+    );
     let registry = Registry::new();
-    let all: [Box<dyn Collector>; 9] = [
+    let all: [Box<dyn Collector>; 13] = [
+        Box::new(budget_remaining_usd.clone()),
+        Box::new(ratelimited_total.clone()),
+        Box::new(cache_requests_total.clone()),
+        Box::new(state_backend_errors_total.clone()),
         Box::new(time_to_first_token_seconds.clone()),
         Box::new(overhead_seconds.clone()),
         Box::new(failovers_total.clone()),
@@ -137,6 +168,10 @@ fn build() -> Metrics {
         unpriced_requests_total,
         failovers_total,
         provider_up,
+        budget_remaining_usd,
+        ratelimited_total,
+        cache_requests_total,
+        state_backend_errors_total,
     }
 }
 

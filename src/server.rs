@@ -73,14 +73,15 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
-    let spend = Arc::new(crate::spend::Spend::default());
+    let cache_entries = config.cache.as_ref().map_or(1, |c| c.max_entries);
+    let state = Arc::new(crate::state::State::new(&config.state, cache_entries)?);
     let health = Arc::new(crate::routing::health::Health::default());
     for check in active_checks(&config, &shared.load(), &health) {
         server.add_service(check);
     }
     let mut api = pingora_proxy::http_proxy_service_with_name(
         &server.configuration,
-        Gateway::new(shared.clone(), spend.clone(), health.clone()),
+        Gateway::new(shared.clone(), state.clone(), health.clone()),
         "api",
     );
     for addr in config.server.listen.addresses() {
@@ -90,7 +91,7 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
         "admin".to_string(),
         AdminApp {
             config: shared.clone(),
-            spend,
+            state,
             health: health.clone(),
         },
     );

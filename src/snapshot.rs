@@ -3,7 +3,8 @@
 //! that, so a reload (swapping the `ArcSwap`) never changes a request mid-way.
 
 use crate::auth::{self, KeyIndex, VirtualKey};
-use crate::config::{Config, ProviderType, Strategy};
+use crate::config::{CacheConfig, Config, OnError, ProviderType, Strategy};
+use crate::limits::Rules;
 use crate::providers::{Endpoint, Provider};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -23,6 +24,11 @@ pub struct Snapshot {
     /// Model names in configuration order, for `GET /v1/models`.
     pub model_order: Vec<String>,
     pub providers: Vec<Arc<Provider>>,
+    /// Limits and budgets of every key (`key:NAME`) and team (`team:NAME`).
+    pub scopes: HashMap<String, Arc<Rules>>,
+    pub on_error: OnError,
+    /// The response cache, when configured and enabled.
+    pub cache: Option<CacheConfig>,
 }
 
 pub struct Model {
@@ -32,6 +38,9 @@ pub struct Model {
     pub targets: Vec<Target>,
     /// What the strategy needs, compiled once (see `routing::strategy`).
     pub selection: crate::routing::strategy::Selection,
+    /// The dearest price its targets may charge, per direction (for budget reservations).
+    pub worst_price: Option<crate::usage::Price>,
+    pub default_max_tokens: u64,
 }
 
 pub struct Target {
@@ -109,18 +118,21 @@ impl Snapshot {
                 .collect::<Result<Vec<_>, String>>()?;
             model_order.push(m.name.clone());
             let weights: Vec<u32> = targets.iter().map(|t| t.weight).collect();
-            let costs: Vec<Option<f64>> = targets
+            let prices: Vec<Option<crate::usage::Price>> = targets
                 .iter()
                 .map(|t| {
                     let configured = config
                         .prices
                         .get(&t.model)
                         .or_else(|| config.prices.get(&m.name));
-                    let price = configured
+                    configured
                         .map(|p| crate::usage::Price::from(*p))
-                        .or_else(|| crate::usage::builtin_price(&t.model));
-                    price.map(|p| p.input + p.output)
+                        .or_else(|| crate::usage::builtin_price(&t.model))
                 })
+                .collect();
+            let costs: Vec<Option<f64>> = prices
+                .iter()
+                .map(|p| p.map(|p| p.input + p.output))
                 .collect();
             let selection = crate::routing::strategy::Selection::new(m.strategy, &weights, &costs);
             models.insert(
@@ -131,6 +143,8 @@ impl Snapshot {
                     max_attempts: m.max_attempts,
                     targets,
                     selection,
+                    worst_price: crate::limits::dearest(prices),
+                    default_max_tokens: m.default_max_tokens,
                 },
             );
         }
@@ -152,7 +166,28 @@ impl Snapshot {
             );
         }
         let key_names = config.keys.iter().map(|k| k.name.clone()).collect();
-        let team_names = config.keys.iter().filter_map(|k| k.team.clone()).collect();
+        let team_names: std::collections::HashSet<String> = config
+            .keys
+            .iter()
+            .filter_map(|k| k.team.clone())
+            .chain(config.teams.iter().map(|t| t.name.clone()))
+            .collect();
+        let mut scopes = HashMap::new();
+        for k in &config.keys {
+            let id = format!("key:{}", k.name);
+            let rules = Rules::new(id.clone(), k.limits, k.budget);
+            scopes.insert(id, Arc::new(rules));
+        }
+        for name in &team_names {
+            let id = format!("team:{name}");
+            let team = config.teams.iter().find(|t| &t.name == name);
+            let rules = Rules::new(
+                id.clone(),
+                team.and_then(|t| t.limits),
+                team.and_then(|t| t.budget),
+            );
+            scopes.insert(id, Arc::new(rules));
+        }
         Ok(Snapshot {
             key_names,
             team_names,
@@ -163,6 +198,9 @@ impl Snapshot {
             models,
             model_order,
             providers: provider_list,
+            scopes,
+            on_error: config.state.on_error,
+            cache: config.cache.clone().filter(|c| c.enabled),
         })
     }
 

@@ -3,12 +3,16 @@
 //! Parsing never touches the network; compiling into a runtime snapshot is `snapshot.rs`'s job.
 
 mod env;
+mod limits;
 mod validate;
 
 use crate::secret::Secret;
 use serde::Deserialize;
 use std::path::Path;
 
+pub use limits::{
+    Backend, BudgetConfig, CacheConfig, LimitsConfig, OnError, Period, StateConfig, TeamConfig,
+};
 pub use validate::Problem;
 
 /// Sections and fields that later capabilities own. They are recognised by name so that a
@@ -27,15 +31,17 @@ pub struct Config {
     pub models: Vec<ModelConfig>,
     #[serde(default)]
     pub keys: Vec<KeyConfig>,
-    pub state: NotYetSupported,
-    pub teams: NotYetSupported,
+    #[serde(default)]
+    pub state: StateConfig,
+    #[serde(default)]
+    pub teams: Vec<TeamConfig>,
     /// USD per 1M tokens, by model name (the provider's model name, or a gateway model name);
     /// entries override the built-in table.
     #[serde(default)]
     pub prices: std::collections::BTreeMap<String, PriceConfig>,
     pub redaction: NotYetSupported,
     pub guardrails: NotYetSupported,
-    pub cache: NotYetSupported,
+    pub cache: Option<CacheConfig>,
     pub audit: NotYetSupported,
 }
 
@@ -262,6 +268,14 @@ pub struct ModelConfig {
     #[serde(default = "default_max_attempts")]
     pub max_attempts: usize,
     pub targets: Vec<TargetConfig>,
+    /// Output tokens a request that sets no `max_tokens` is assumed to use at worst, when a
+    /// budget reserves its cost before forwarding (extension; default 4096).
+    #[serde(default = "default_max_tokens")]
+    pub default_max_tokens: u64,
+}
+
+fn default_max_tokens() -> u64 {
+    4096
 }
 
 fn default_strategy() -> Strategy {
@@ -294,8 +308,8 @@ pub struct KeyConfig {
     /// Plaintext key, accepted for development with a warning.
     pub key: Option<Secret>,
     pub models: Option<Vec<String>>,
-    pub limits: NotYetSupported,
-    pub budget: NotYetSupported,
+    pub limits: Option<LimitsConfig>,
+    pub budget: Option<BudgetConfig>,
     pub redaction: NotYetSupported,
 }
 

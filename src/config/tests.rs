@@ -107,18 +107,50 @@ fn settings_of_capabilities_not_built_yet_are_refused_not_ignored() {
         errors(&yaml),
         ["prices.m.output: must be a number of USD per 1M tokens, 0 or more"]
     );
-    let yaml = format!("{MINIMAL}cache: {{ enabled: true }}\n");
+    let yaml = format!("{MINIMAL}cache: {{ semantic: {{ enabled: true }} }}\n");
     assert_eq!(
         errors(&yaml),
-        ["cache: this section is not supported by this version yet"]
+        ["cache.semantic: the semantic cache is not supported by this version yet"]
     );
+    let yaml = format!("{MINIMAL}audit: {{ path: x }}\n");
+    assert_eq!(
+        errors(&yaml),
+        ["audit: this section is not supported by this version yet"]
+    );
+}
+
+#[test]
+fn limits_budgets_teams_and_state_are_checked() {
     let yaml = MINIMAL.replace(
         "key: tg-dev }",
-        "key: tg-dev, budget: { usd: 5, period: daily } }",
+        "key: tg-dev, limits: { rpm: 0, window_s: 7200 }, budget: { usd: -1, period: daily } }",
     );
     assert_eq!(
         errors(&yaml),
-        ["keys[0].budget: not supported by this version yet"]
+        [
+            "keys[0].limits.rpm: must be at least 1",
+            "keys[0].limits.window_s: must be at most 3600",
+            "keys[0].budget.usd: must be a number of USD, 0 or more",
+        ]
+    );
+    let yaml =
+        format!("{MINIMAL}teams:\n  - {{ name: a, budget: {{ usd: 5, period: fortnightly }} }}\n");
+    assert!(errors(&yaml)[0].starts_with("teams[0].budget.period: unknown variant"));
+    let yaml = format!("{MINIMAL}teams: [{{ name: a }}, {{ name: a }}]\nstate: {{ backend: redis, redis_url: 'http://:pw@x' }}\n");
+    let e = errors(&yaml);
+    assert_eq!(
+        e,
+        [
+            "state.redis_url: not a Redis URL (redis://[:password@]host[:port][/db])",
+            "teams[1].name: duplicate team name",
+        ]
+    );
+    let yaml = format!("{MINIMAL}state: {{ backend: redis, redis_url: 'redis://127.0.0.1:1/0', on_error: fail_closed }}\ncache: {{ ttl_s: 60 }}\n");
+    let c = load_str(&yaml, &env(&[])).unwrap().config;
+    assert_eq!(c.state.on_error, crate::config::OnError::FailClosed);
+    assert_eq!(
+        c.cache.map(|c| (c.enabled, c.ttl_s, c.max_entries)),
+        Some((true, 60, 10_000))
     );
 }
 

@@ -55,6 +55,7 @@ pub fn validate(config: &Config) -> Report {
     let models = models(config, &providers, &mut r);
     keys(&config.keys, &models, &mut r);
     prices(config, &mut r);
+    super::limits::check(config, &mut r.errors);
     r
 }
 
@@ -119,11 +120,8 @@ fn check_addr(path: &str, addr: &str, r: &mut Report) {
 /// Settings recognised by name whose capability is not built yet: refused, never ignored.
 fn not_yet(config: &Config, r: &mut Report) {
     let sections = [
-        ("state", config.state.is_some()),
-        ("teams", config.teams.is_some()),
         ("redaction", config.redaction.is_some()),
         ("guardrails", config.guardrails.is_some()),
-        ("cache", config.cache.is_some()),
         ("audit", config.audit.is_some()),
     ];
     for (name, present) in sections {
@@ -149,11 +147,7 @@ fn not_yet(config: &Config, r: &mut Report) {
         }
     }
     for (i, k) in config.keys.iter().enumerate() {
-        for (field, present) in [
-            ("limits", k.limits.is_some()),
-            ("budget", k.budget.is_some()),
-            ("redaction", k.redaction.is_some()),
-        ] {
+        for (field, present) in [("redaction", k.redaction.is_some())] {
             if present {
                 r.error(
                     format!("keys[{i}].{field}"),

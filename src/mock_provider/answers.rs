@@ -28,6 +28,10 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatAsk, String> {
     let mut conversation = Conversation {
         tools: tools(&v),
         tool_choice: tool_choice(v.get("tool_choice")),
+        max_tokens: ["max_completion_tokens", "max_tokens"]
+            .iter()
+            .find_map(|f| v.get(*f).and_then(Value::as_u64))
+            .map(|n| n as usize),
         ..Conversation::default()
     };
     for m in messages {

@@ -94,6 +94,10 @@ pub fn parse_messages(body: &[u8]) -> Result<MessagesAsk, String> {
         prompt_chars: blocks_text(v.get("system")).len(),
         tools: tools(&v),
         tool_choice: tool_choice(v.get("tool_choice")),
+        max_tokens: v
+            .get("max_tokens")
+            .and_then(Value::as_u64)
+            .map(|n| n as usize),
         ..Conversation::default()
     };
     for m in messages {

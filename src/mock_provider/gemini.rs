@@ -123,6 +123,10 @@ pub fn parse_generate(body: &[u8]) -> Result<Conversation, String> {
             .unwrap_or(0),
         tools: tools(&v),
         tool_choice: tool_choice(&v),
+        max_tokens: v
+            .pointer("/generationConfig/maxOutputTokens")
+            .and_then(Value::as_u64)
+            .map(|n| n as usize),
         ..Conversation::default()
     };
     for content in contents {

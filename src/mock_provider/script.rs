@@ -62,6 +62,9 @@ pub struct Conversation {
     pub tools: Vec<Tool>,
     pub tool_choice: ToolChoice,
     pub last: Last,
+    /// The request's bound on output tokens: like a real model, the mock stops there (one
+    /// token per piece), so budget tests can make an answer cost exactly its worst case.
+    pub max_tokens: Option<usize>,
 }
 
 /// The mock's answer to a conversation.
@@ -84,6 +87,7 @@ impl Reply {
 
 impl Conversation {
     pub fn reply(&self, chunks: usize) -> Reply {
+        let chunks = self.max_tokens.map_or(chunks, |m| chunks.min(m.max(1)));
         match &self.last {
             Last::ToolResult(result) => Reply::Text(pieces(&tool_result_text(result), chunks)),
             Last::UserText => match self.chosen_tool() {
@@ -285,6 +289,7 @@ mod tests {
             tools,
             tool_choice: choice,
             last,
+            max_tokens: None,
         }
     }
 

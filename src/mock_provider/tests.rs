@@ -360,7 +360,7 @@ fn the_three_dialects_say_the_same_thing() {
     let a = whole(request(
         "/v1/messages",
         ANTHROPIC,
-        json!({ "model": "m", "max_tokens": 5, "system": "be brief",
+        json!({ "model": "m", "max_tokens": 50, "system": "be brief",
         "messages": [{ "role": "user", "content": [{ "type": "text", "text": "what is up" }] }] }),
     ));
     let g = whole(request(
@@ -397,7 +397,7 @@ fn the_three_dialects_say_the_same_thing() {
     let a = whole(request(
         "/v1/messages",
         ANTHROPIC,
-        json!({ "model": "m", "max_tokens": 5,
+        json!({ "model": "m", "max_tokens": 50,
         "tools": [{ "name": "weather", "input_schema": schema }],
         "messages": [{ "role": "user", "content": "weather?" }] }),
     ));
@@ -432,7 +432,7 @@ fn the_three_dialects_say_the_same_thing() {
     let a = whole(request(
         "/v1/messages",
         ANTHROPIC,
-        json!({ "model": "m", "max_tokens": 5,
+        json!({ "model": "m", "max_tokens": 50,
         "tools": [{ "name": "weather", "input_schema": schema }],
         "messages": [
             { "role": "user", "content": "weather?" },

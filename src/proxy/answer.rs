@@ -109,8 +109,10 @@ pub async fn forward(
     if let Some(translator) = translator {
         return translated_stream(connector, session, ctx, answer, translator, client).await;
     }
-    let mode = match (ctx.accounting.enabled, head.is_sse) {
+    let keep = ctx.accounting.enabled || ctx.cache.wants_answer();
+    let mode = match (keep, head.is_sse) {
         (false, _) => BodyMode::Plain,
+        (true, true) if !ctx.accounting.enabled => BodyMode::Plain,
         (true, true) => {
             // The gateway asked an OpenAI-format provider for usage the client did not ask for
             // (see `ParsedRequest::body_with_stream_usage`): that chunk is not the client's.
@@ -192,6 +194,9 @@ async fn translated_whole(
     connector
         .release_http_session(answer.session, &answer.peer, Some(POOL_IDLE))
         .await;
+    if ctx.cache.wants_answer() {
+        ctx.cache.answer = Some(translated.clone());
+    }
     let ct = http::HeaderValue::from_static("application/json");
     write_whole(session, ctx, 200, Some(ct), translated).await
 }
@@ -485,6 +490,9 @@ async fn pump(
         if burst.end {
             if let BodyMode::Collect(body) = &mode {
                 settle_whole(ctx, &answer, body);
+                if ctx.cache.wants_answer() {
+                    ctx.cache.answer = body.as_ref().map(|b| b.clone().freeze());
+                }
             }
             connector
                 .release_http_session(answer.session, &answer.peer, Some(POOL_IDLE))

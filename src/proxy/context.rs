@@ -50,6 +50,9 @@ pub struct RequestCtx {
     pub admission: Admission,
     pub upstream: UpstreamOutcome,
     pub accounting: super::settle::Accounting,
+    /// What the request reserved against limits and budgets, until it is settled.
+    pub quota: super::quota::Quota,
+    pub cache: super::cached::CacheState,
     _in_flight: InFlight,
 }
 
@@ -89,6 +92,8 @@ impl RequestCtx {
             admission: Admission::default(),
             upstream: UpstreamOutcome::default(),
             accounting: Default::default(),
+            quota: Default::default(),
+            cache: Default::default(),
             _in_flight: InFlight::enter(),
         }
     }

@@ -8,8 +8,10 @@
 
 pub mod admission;
 mod answer;
+mod cached;
 mod context;
 mod exchange;
+mod quota;
 mod respond;
 mod settle;
 
@@ -21,7 +23,7 @@ use crate::metrics::METRICS;
 use crate::providers::Operation;
 use crate::routing::health::Health;
 use crate::snapshot::Snapshot;
-use crate::spend::Spend;
+use crate::state::State;
 use crate::usage;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -36,8 +38,8 @@ pub struct Gateway {
     pub config: Arc<ArcSwap<Snapshot>>,
     /// Pingora's pooled connector (keep-alive, TLS) for every provider.
     connector: Connector,
-    /// Spend per key and team, settled in `logging`.
-    pub spend: Arc<Spend>,
+    /// Limits, budgets, usage and the cache: outlives configuration reloads.
+    pub state: Arc<State>,
     /// Passive health of provider targets, shared with the admin API.
     pub health: Arc<Health>,
     /// Token counting and spend; `TOLLGATE_ACCOUNTING=off` turns them off to measure their cost.
@@ -45,12 +47,12 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn new(config: Arc<ArcSwap<Snapshot>>, spend: Arc<Spend>, health: Arc<Health>) -> Self {
+    pub fn new(config: Arc<ArcSwap<Snapshot>>, state: Arc<State>, health: Arc<Health>) -> Self {
         let accounting = std::env::var("TOLLGATE_ACCOUNTING").map_or(true, |v| v != "off");
         Gateway {
             config,
             connector: Connector::new(None),
-            spend,
+            state,
             health,
             accounting,
         }
@@ -91,6 +93,10 @@ impl Gateway {
         let model = admission::resolve_model(&snapshot, &key, &request.model)?;
         ctx.admission.model = Some(model.name.clone());
         ctx.accounting.enabled = self.accounting;
+        if cached::lookup(&self.state, &snapshot, session, ctx, &request).await? {
+            return Ok(());
+        }
+        quota::admit(&self.state, &snapshot, &key, model, &request, ctx).await?;
         let outcome = exchange::run(
             &self.connector,
             &self.health,
@@ -101,7 +107,7 @@ impl Gateway {
             &request,
         )
         .await;
-        if ctx.accounting.needs_prompt_estimate() {
+        if ctx.accounting.needs_prompt_estimate() && ctx.accounting.prompt_estimate == 0 {
             // The provider reported no prompt tokens: estimate them now, after the answer,
             // rather than tokenizing every prompt before forwarding (a 32 KB prompt takes about
             // a millisecond). The tokenizer follows the model that answered.
@@ -186,11 +192,13 @@ impl ProxyHttp for Gateway {
         _e: Option<&pingora::Error>,
         ctx: &mut RequestCtx,
     ) {
-        settle::settle(ctx, &self.spend).await;
+        settle::settle(ctx).await;
+        quota::settle(&self.state, ctx).await;
         let status = session
             .response_written()
             .map(|r| r.status.as_u16())
             .unwrap_or(0);
+        cached::store(&self.state, ctx, status).await;
         // An answer that broke after its head went out counts as failed, whatever its status.
         let broken =
             (200..300).contains(&status) && ctx.upstream.error_code == Some("upstream_error");

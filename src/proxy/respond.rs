@@ -12,7 +12,7 @@ use pingora_proxy::Session;
 
 /// A response head with the headers every answer carries.
 pub fn header(status: u16, ctx: &RequestCtx) -> pingora::Result<ResponseHeader> {
-    let mut resp = ResponseHeader::build(status, Some(8))?;
+    let mut resp = ResponseHeader::build(status, Some(13))?;
     resp.insert_header("x-request-id", ctx.request_id.as_str())?;
     if let Some(p) = &ctx.upstream.provider {
         resp.insert_header("x-tollgate-provider", p.as_str())?;
@@ -21,6 +21,22 @@ pub fn header(status: u16, ctx: &RequestCtx) -> pingora::Result<ResponseHeader> 
         resp.insert_header("x-tollgate-model", m.as_str())?;
     }
     resp.insert_header("x-tollgate-attempts", ctx.upstream.attempts.to_string())?;
+    if let Some(status) = ctx.cache.status {
+        resp.insert_header("x-tollgate-cache", status.label())?;
+    }
+    if let Some(h) = ctx.quota.headers {
+        let pairs = [
+            ("x-ratelimit-limit-requests", h.limit_requests),
+            ("x-ratelimit-remaining-requests", h.remaining_requests),
+            ("x-ratelimit-limit-tokens", h.limit_tokens),
+            ("x-ratelimit-remaining-tokens", h.remaining_tokens),
+        ];
+        for (name, value) in pairs {
+            if let Some(v) = value {
+                resp.insert_header(name, v.to_string())?;
+            }
+        }
+    }
     if lifecycle::draining() {
         resp.insert_header(http::header::CONNECTION, "close")?;
     }
@@ -65,7 +81,26 @@ pub async fn error(session: &mut Session, ctx: &mut RequestCtx, e: &GatewayError
         .route
         .map(super::Route::format)
         .unwrap_or(ApiFormat::OpenAi);
-    if let Err(werr) = json(session, ctx, e.status(), e.body(format)).await {
+    let body = e.body(format);
+    let written = match header(e.status(), ctx) {
+        Ok(mut resp) => {
+            let framed = resp
+                .insert_header(http::header::CONTENT_TYPE, "application/json")
+                .and_then(|_| {
+                    resp.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())
+                })
+                .and_then(|_| match e.retry_after() {
+                    Some(s) => resp.insert_header(http::header::RETRY_AFTER, s.to_string()),
+                    None => Ok(()),
+                });
+            match framed {
+                Ok(()) => write(session, resp, body).await,
+                Err(err) => Err(err),
+            }
+        }
+        Err(err) => Err(err),
+    };
+    if let Err(werr) = written {
         ctx.upstream.client_gone = true;
         log::debug!(
             "request {}: could not write the error answer: {werr}",

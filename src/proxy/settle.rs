@@ -1,6 +1,7 @@
 //! Settling a request, once, in `logging` (which Pingora runs however the request ended):
 //! the usage the provider reported, or an estimate where it reported nothing; its price;
-//! the token and cost metrics; the key's and team's spend.
+//! the token and cost metrics. The key's and team's usage and budgets are settled from the
+//! result by `quota::settle`.
 //!
 //! Only the attempt that answered (2xx) is billed: attempts that failed before answering set
 //! nothing here. A stream cut short (the client left, the provider broke) is billed for the
@@ -9,7 +10,6 @@
 use super::context::RequestCtx;
 use crate::metrics::METRICS;
 use crate::snapshot::Snapshot;
-use crate::spend::{Charge, Spend};
 use crate::translate::ApiFormat;
 use crate::usage::{self, Price, Source, StreamUsage, Usage};
 use once_cell::sync::Lazy;
@@ -64,13 +64,13 @@ pub struct Settled {
 /// bill) or it is already settled.
 /// Tokenizing (only where a provider reported nothing) runs on the blocking pool: a long
 /// answer takes milliseconds, which a worker thread must not spend.
-pub async fn settle(ctx: &mut RequestCtx, spend: &Spend) {
-    if let Some(result) = count(ctx, spend).await {
+pub async fn settle(ctx: &mut RequestCtx) {
+    if let Some(result) = count(ctx).await {
         ctx.accounting.result = Some(result);
     }
 }
 
-async fn count(ctx: &mut RequestCtx, spend: &Spend) -> Option<Settled> {
+async fn count(ctx: &mut RequestCtx) -> Option<Settled> {
     let acc = &mut ctx.accounting;
     if !acc.enabled || acc.settled || acc.answered_by.is_none() {
         return None;
@@ -164,16 +164,6 @@ async fn count(ctx: &mut RequestCtx, spend: &Spend) -> Option<Settled> {
             team_label,
         ])
         .inc_by(cost_usd);
-    spend.record(
-        &key,
-        team.as_deref(),
-        Charge {
-            input_tokens: usage.input,
-            cached_input_tokens: usage.cached_input,
-            output_tokens: usage.output,
-            cost_usd,
-        },
-    );
     let result = Settled {
         usage,
         input_source,

@@ -36,6 +36,8 @@ fn model(strategy: Strategy, weights: &[u32], costs: &[Option<f64>]) -> Model {
         max_attempts: 3,
         targets,
         selection: Selection::new(strategy, weights, costs),
+        worst_price: None,
+        default_max_tokens: 4096,
     }
 }
 

@@ -1,0 +1,4 @@
+//! The exact-match response cache.
+
+pub mod key;
+pub mod replay;

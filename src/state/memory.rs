@@ -1,0 +1,231 @@
+//! The `memory` backend: one instance's state in this process, behind one mutex so that a
+//! check and its update are one step. The critical sections are short (a few map lookups),
+//! and only requests of keys with limits or budgets take it before forwarding.
+//! The cache is pingora-memory-cache (TinyUFO admission and eviction, bounded entries, TTL).
+
+use super::{Ask, Backend, Figures, Limit, Outcome, Remaining, StateError, Verdict};
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora_memory_cache::MemoryCache;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub struct Memory {
+    inner: Mutex<Inner>,
+    epoch: Instant,
+    cache: MemoryCache<[u8; 32], Entry>,
+}
+
+/// A cached value with its full key: the cache indexes by a 64-bit hash of the key, so a
+/// hit is confirmed against the whole key before it is served.
+#[derive(Clone)]
+struct Entry {
+    key: [u8; 32],
+    value: Bytes,
+}
+
+#[derive(Default)]
+struct Inner {
+    windows: HashMap<String, Window>,
+    in_flight: HashMap<String, u64>,
+    /// By (scope id, period).
+    periods: HashMap<(String, String), Period>,
+}
+
+/// A sliding window's log: each admitted request with its time and tokens, oldest first.
+#[derive(Default)]
+struct Window {
+    log: VecDeque<(u64, String, u64)>,
+    tokens: u64,
+}
+
+impl Window {
+    fn expire(&mut self, now: u64, window_ms: u64) {
+        while let Some((at, _, t)) = self.log.front() {
+            if at + window_ms > now {
+                break;
+            }
+            self.tokens = self.tokens.saturating_sub(*t);
+            self.log.pop_front();
+        }
+    }
+
+    /// Milliseconds until the oldest entry leaves the window.
+    fn wait(&self, now: u64, window_ms: u64) -> u64 {
+        self.log
+            .front()
+            .map_or(window_ms, |(at, _, _)| (at + window_ms).saturating_sub(now))
+    }
+}
+
+#[derive(Default)]
+struct Period {
+    figures: Figures,
+    /// Reservations of requests in flight, by request id.
+    reservations: HashMap<String, i64>,
+}
+
+impl Memory {
+    pub fn new(cache_entries: usize) -> Memory {
+        Memory {
+            inner: Mutex::new(Inner::default()),
+            epoch: Instant::now(),
+            cache: MemoryCache::new(cache_entries.max(1)),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, StateError> {
+        self.inner
+            .lock()
+            .map_err(|_| StateError::Backend("state lock poisoned".into()))
+    }
+}
+
+#[async_trait]
+impl Backend for Memory {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn admit(&self, ask: &Ask) -> Result<Verdict, StateError> {
+        let now = self.now_ms();
+        let mut inner = self.lock()?;
+        let mut remaining = Vec::with_capacity(ask.scopes.len());
+        // Check every scope before changing any.
+        for (i, s) in ask.scopes.iter().enumerate() {
+            let mut left = Remaining::default();
+            if s.has_window() {
+                let w = inner.windows.entry(s.id.clone()).or_default();
+                w.expire(now, s.window_ms);
+                let refuse = |limit| Verdict::Refused {
+                    scope: i,
+                    limit,
+                    retry_after_ms: Some(w.wait(now, s.window_ms)),
+                };
+                if let Some(max) = s.requests {
+                    let count = w.log.len() as u64;
+                    if count + 1 > max {
+                        return Ok(refuse(Limit::Rpm));
+                    }
+                    left.requests = Some(max - count - 1);
+                }
+                if let Some(max) = s.tokens {
+                    if w.tokens + ask.tokens > max {
+                        return Ok(refuse(Limit::Tpm));
+                    }
+                    left.tokens = Some(max - w.tokens - ask.tokens);
+                }
+            }
+            if let Some(max) = s.max_concurrent {
+                if inner.in_flight.get(&s.id).copied().unwrap_or(0) + 1 > max {
+                    return Ok(Verdict::Refused {
+                        scope: i,
+                        limit: Limit::Concurrent,
+                        retry_after_ms: Some(1000),
+                    });
+                }
+            }
+            if let Some(budget) = s.budget_nanos {
+                let p = inner
+                    .periods
+                    .entry((s.id.clone(), s.period.clone()))
+                    .or_default();
+                let (spent, reserved) = (p.figures.spent_nanos, p.figures.reserved_nanos);
+                if spent >= budget || spent + reserved + ask.cost_nanos > budget {
+                    return Ok(Verdict::Refused {
+                        scope: i,
+                        limit: Limit::Budget,
+                        retry_after_ms: None,
+                    });
+                }
+                left.budget_nanos = Some(budget - spent - reserved - ask.cost_nanos);
+            }
+            remaining.push(left);
+        }
+        // Every scope admits it: take it into each.
+        for s in &ask.scopes {
+            if s.has_window() {
+                let w = inner.windows.entry(s.id.clone()).or_default();
+                w.log.push_back((now, ask.request_id.clone(), ask.tokens));
+                w.tokens += ask.tokens;
+            }
+            if s.max_concurrent.is_some() {
+                *inner.in_flight.entry(s.id.clone()).or_default() += 1;
+            }
+            if s.budget_nanos.is_some() {
+                let p = inner
+                    .periods
+                    .entry((s.id.clone(), s.period.clone()))
+                    .or_default();
+                p.figures.reserved_nanos += ask.cost_nanos;
+                p.reservations
+                    .insert(ask.request_id.clone(), ask.cost_nanos);
+            }
+        }
+        Ok(Verdict::Admitted(remaining))
+    }
+
+    async fn settle(&self, ask: &Ask, outcome: &Outcome) -> Result<Vec<Option<i64>>, StateError> {
+        let mut inner = self.lock()?;
+        let mut left = Vec::with_capacity(ask.scopes.len());
+        for s in &ask.scopes {
+            if s.has_window() {
+                if let Some(w) = inner.windows.get_mut(&s.id) {
+                    // Recent entries are at the back; an expired one needs no correction.
+                    if let Some(e) = w.log.iter_mut().rev().find(|e| e.1 == ask.request_id) {
+                        w.tokens = w.tokens - e.2 + outcome.tokens;
+                        e.2 = outcome.tokens;
+                    }
+                }
+            }
+            if s.max_concurrent.is_some() {
+                if let Some(n) = inner.in_flight.get_mut(&s.id) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+            let p = inner
+                .periods
+                .entry((s.id.clone(), s.period.clone()))
+                .or_default();
+            if let Some(r) = p.reservations.remove(&ask.request_id) {
+                p.figures.reserved_nanos -= r;
+            }
+            if outcome.counted {
+                let f = &mut p.figures;
+                f.requests += 1;
+                f.input_tokens += outcome.input_tokens;
+                f.cached_input_tokens += outcome.cached_input_tokens;
+                f.output_tokens += outcome.output_tokens;
+                f.spent_nanos += outcome.cost_nanos;
+            }
+            let f = p.figures;
+            left.push(s.budget_nanos.map(|b| b - f.spent_nanos - f.reserved_nanos));
+        }
+        Ok(left)
+    }
+
+    async fn figures(&self, scope_id: &str, period: &str) -> Result<Figures, StateError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .periods
+            .get(&(scope_id.to_string(), period.to_string()))
+            .map(|p| p.figures)
+            .unwrap_or_default())
+    }
+
+    async fn cache_get(&self, key: &[u8; 32]) -> Result<Option<Bytes>, StateError> {
+        let (entry, _) = self.cache.get(key);
+        Ok(entry.filter(|e| &e.key == key).map(|e| e.value))
+    }
+
+    async fn cache_put(&self, key: &[u8; 32], value: Bytes, ttl_s: u64) -> Result<(), StateError> {
+        let entry = Entry { key: *key, value };
+        self.cache.put(key, entry, Some(Duration::from_secs(ttl_s)));
+        Ok(())
+    }
+}
