@@ -274,14 +274,14 @@ async fn instances_sharing_redis_share_the_cache() {
     let (a, b) = (Gateway::start(&conf).await, Gateway::start(&conf).await);
     let q = question("shared between instances");
     let (_, c1, b1) = ask(&a, KEY, &q, &[]).await;
-    // Stored in `logging`, just after the answer: poll until the entry lands.
+    // Stored in `logging`, just after the answer: wait until the entry is in Redis (asking B
+    // before would be a miss that stores B's own answer).
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let (c2, b2) = loop {
-        let (_, c, body) = ask(&b, KEY, &q, &[]).await;
-        if c == "hit" || std::time::Instant::now() > deadline {
-            break (c, body);
-        }
-    };
+    while redis.cli(&["--scan", "--pattern", "tg:c:*"]).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "never stored");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (_, c2, b2) = ask(&b, KEY, &q, &[]).await;
     assert_eq!((c1.as_str(), c2.as_str()), ("miss", "hit"));
     assert_eq!(b1, b2);
     let ttl: i64 = redis

@@ -35,6 +35,19 @@ async fn usage_of(gw: &Gateway, query: &str) -> Value {
         .unwrap()
 }
 
+/// The usage once `requests` requests are settled: they are, in `logging`, just after the
+/// client has its answer.
+async fn settled_usage(gw: &Gateway, query: &str, requests: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let usage = usage_of(gw, query).await;
+        if usage["requests"] == requests || Instant::now() > deadline {
+            return usage;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn ten_tokens() -> Value {
     json!({ "model": "m", "max_tokens": 10, "messages": [{ "role": "user", "content": "hello" }] })
 }
@@ -152,7 +165,7 @@ async fn budget_holds(gateways: &[Gateway]) {
             })
         })
         .collect();
-    let (mut ok, mut refused) = (0, 0);
+    let (mut ok, mut refused) = (0u64, 0u64);
     for t in tasks {
         let (status, retry, body) = t.await.unwrap();
         match status {
@@ -165,7 +178,7 @@ async fn budget_holds(gateways: &[Gateway]) {
             s => panic!("unexpected {s}: {body}"),
         }
     }
-    let usage = usage_of(&gateways[0], "key=test").await;
+    let usage = settled_usage(&gateways[0], "key=test", ok).await;
     let spent = usage["cost_usd"].as_f64().unwrap();
     assert!(spent <= 0.5 + 1e-9, "overspent: {usage}");
     assert!(spent >= 0.5 - 0.01 - 1e-9, "underused: {usage}");
@@ -218,8 +231,7 @@ async fn spend_survives_a_restart_with_redis() {
     for _ in 0..3 {
         assert_eq!(post_chat(&gw, KEY, &ten_tokens()).await.status(), 200);
     }
-    let before = usage_of(&gw, "key=test").await;
-    assert_eq!(before["requests"], 3);
+    let before = settled_usage(&gw, "key=test", 3).await;
     assert!(
         (before["cost_usd"].as_f64().unwrap() - 0.03).abs() < 1e-9,
         "{before}"
@@ -250,7 +262,7 @@ async fn drive(gateways: &[Gateway], rate: u32, window: Duration, windows: u32) 
         let client = client.clone();
         let sent = started.elapsed();
         tasks.push(tokio::spawn(async move {
-            let body = json!({ "model": "m", "messages": [{ "role": "user", "content": "a short question" }] });
+            let body = json!({ "model": "m", "max_tokens": 4, "messages": [{ "role": "user", "content": "a short question" }] });
             let r = client.post(url).bearer_auth(KEY).json(&body).send().await.unwrap();
             let status = r.status().as_u16();
             let body: Value = r.json().await.unwrap();
@@ -309,7 +321,7 @@ async fn tpm_is_exact_across_two_instances_sharing_redis() {
     let probe = post_chat(
         &gateways[0],
         KEY,
-        &json!({ "model": "m", "messages": [{ "role": "user", "content": "a short question" }] }),
+        &json!({ "model": "m", "max_tokens": 4, "messages": [{ "role": "user", "content": "a short question" }] }),
     )
     .await;
     let per_request = probe.json::<Value>().await.unwrap()["usage"]["total_tokens"]

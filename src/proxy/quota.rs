@@ -89,12 +89,15 @@ pub async fn admit(
     if rules.iter().any(|r| r.needs_estimate()) {
         let estimate = estimate_prompt(route, model, request).await;
         ctx.accounting.prompt_estimate = estimate;
-        let max_output = match route {
-            Route::Embeddings => 0,
-            _ => limits::requested_max_tokens(route.format(), &request.json)
-                .unwrap_or(model.default_max_tokens),
+        let requested = match route {
+            Route::Embeddings => Some(0),
+            _ => limits::requested_max_tokens(route.format(), &request.json),
         };
-        ask.tokens = estimate;
+        // `tpm` holds the prompt and the output bound the request declares (OpenAI's own
+        // rule): holding only the prompt would let concurrent requests overshoot by their
+        // answers. Budgets assume the model's default bound when none is declared.
+        ask.tokens = estimate + requested.unwrap_or(0);
+        let max_output = requested.unwrap_or(model.default_max_tokens);
         ask.cost_nanos = limits::worst_case_nanos(model.worst_price, estimate, max_output);
     }
     let verdict = state.admit(&ask, snapshot.on_error).await?;
