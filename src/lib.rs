@@ -14,6 +14,7 @@ pub mod mock_provider;
 pub mod net;
 pub mod providers;
 pub mod proxy;
+pub mod redact;
 pub mod resolve;
 pub mod routing;
 pub mod secret;

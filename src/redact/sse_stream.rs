@@ -1,0 +1,422 @@
+//! Redaction of a streamed answer, event by event, in the client's format (after any
+//! translation): each text channel goes through response-side redaction, then placeholder
+//! restoring (restoring comes second, so a value the client itself sent comes back as it was
+//! even where the response policy masks that entity).
+//!
+//! Channels: OpenAI, each choice's `delta.content` and each `delta.tool_calls[i]
+//! .function.arguments` (by choice and tool index); Anthropic, each content block's
+//! `text_delta.text` or `input_json_delta.partial_json` (by block index). Tool arguments are
+//! JSON text, redacted and restored as the inside of JSON strings.
+//!
+//! Text held back by a channel is released into that channel's next text, and flushed before
+//! the event that ends the channel (OpenAI: a chunk with a `finish_reason` for that choice,
+//! `[DONE]`, an error or usage-only chunk; Anthropic: `content_block_stop` for that index,
+//! `message_delta`, `message_stop`, `error`). When the ending event has no field to carry the
+//! text, an extra delta event goes out just before it.
+
+use super::counts::Counts;
+use super::placeholders::Placeholders;
+use super::policy::{Blocked, CompiledPolicy, Direction};
+use super::stream::{PlaceholderRestorer, StreamRedactor};
+use crate::sse::SseEvent;
+use crate::translate::ApiFormat;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+/// What `on_event` did with an event.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rewrite {
+    /// Nothing was pushed: forward the event as it came (its original bytes).
+    Unchanged,
+    /// The events pushed to `out` replace it (possibly an extra delta, then the event).
+    Rewritten,
+}
+
+/// (OpenAI choice index or Anthropic block index, OpenAI tool-call index).
+type Key = (u64, Option<u64>);
+
+struct Channel {
+    key: Key,
+    json: bool,
+    redactor: StreamRedactor,
+    restorer: PlaceholderRestorer,
+}
+
+/// The redaction state of one streamed answer.
+pub struct SseRedactor {
+    format: ApiFormat,
+    policy: Arc<CompiledPolicy>,
+    placeholders: Arc<Placeholders>,
+    max_span: usize,
+    /// Nothing to redact and nothing to restore: every event passes unchanged.
+    idle: bool,
+    channels: Vec<Channel>,
+    /// Counts of channels already closed.
+    counts: Counts,
+    /// OpenAI: top-level fields of the first chunk (id, created, model...), for extra chunks.
+    template: Option<Map<String, Value>>,
+    scratch: String,
+}
+
+impl SseRedactor {
+    /// `format`: the client's format (OpenAI or Anthropic; others pass unchanged).
+    /// `placeholders`: those the request's redaction assigned, restored in the answer.
+    pub fn new(
+        format: ApiFormat,
+        policy: Arc<CompiledPolicy>,
+        placeholders: Placeholders,
+        max_span: usize,
+    ) -> Self {
+        let idle = (!policy.is_active(Direction::Response) && placeholders.is_empty())
+            || format == ApiFormat::Gemini;
+        SseRedactor {
+            format,
+            policy,
+            placeholders: Arc::new(placeholders),
+            max_span,
+            idle,
+            channels: Vec::new(),
+            counts: Counts::default(),
+            template: None,
+            scratch: String::new(),
+        }
+    }
+
+    /// What the answer's redaction did so far.
+    pub fn counts(&self) -> Counts {
+        let mut all = self.counts.clone();
+        for c in &self.channels {
+            all.merge(c.redactor.counts());
+        }
+        all
+    }
+
+    /// Feeds one event. On `Unchanged` nothing is pushed and the event goes out as it came.
+    /// `Err`: a `block` action fired; end the stream with an error event.
+    pub fn on_event(&mut self, ev: &SseEvent, out: &mut Vec<SseEvent>) -> Result<Rewrite, Blocked> {
+        if self.idle {
+            return Ok(Rewrite::Unchanged);
+        }
+        match self.format {
+            ApiFormat::OpenAi => self.openai_event(ev, out),
+            ApiFormat::Anthropic => self.anthropic_event(ev, out),
+            ApiFormat::Gemini => Ok(Rewrite::Unchanged),
+        }
+    }
+
+    /// The stream ended: flushes what every channel still holds, as extra delta events.
+    pub fn finish(&mut self, out: &mut Vec<SseEvent>) -> Result<(), Blocked> {
+        if self.idle {
+            return Ok(());
+        }
+        self.flush_where(|_| true, out)
+    }
+
+    fn channel(&mut self, key: Key, json: bool) -> Option<&mut Channel> {
+        if !self.channels.iter().any(|c| c.key == key) {
+            self.channels.push(Channel {
+                key,
+                json,
+                redactor: StreamRedactor::new(
+                    Arc::clone(&self.policy),
+                    Direction::Response,
+                    self.max_span,
+                )
+                .json(json),
+                restorer: PlaceholderRestorer::new(Arc::clone(&self.placeholders)).json(json),
+            });
+        }
+        self.channels.iter_mut().find(|c| c.key == key)
+    }
+
+    /// Pushes `piece` through the channel `key`; with `end`, also flushes and closes it.
+    fn feed(&mut self, key: Key, json: bool, piece: &str, end: bool) -> Result<String, Blocked> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut text = String::new();
+        let Some(ch) = self.channel(key, json) else {
+            return Ok(piece.to_string());
+        };
+        scratch.clear();
+        let r = ch.redactor.push(piece, &mut scratch);
+        if r.is_ok() {
+            ch.restorer.push(&scratch, &mut text);
+        }
+        self.scratch = scratch;
+        r?;
+        if end {
+            text.push_str(&self.close(key)?);
+        }
+        Ok(text)
+    }
+
+    /// Flushes and removes the channel `key`; its remaining text.
+    fn close(&mut self, key: Key) -> Result<String, Blocked> {
+        let Some(pos) = self.channels.iter().position(|c| c.key == key) else {
+            return Ok(String::new());
+        };
+        let mut ch = self.channels.remove(pos);
+        let mut redacted = String::new();
+        let mut text = String::new();
+        let r = ch.redactor.finish(&mut redacted);
+        self.counts.merge(ch.redactor.counts());
+        r?;
+        ch.restorer.push(&redacted, &mut text);
+        ch.restorer.finish(&mut text);
+        Ok(text)
+    }
+
+    /// Closes every channel whose key passes `which`, emitting its text as extra events.
+    fn flush_where(
+        &mut self,
+        which: impl Fn(&Key) -> bool,
+        out: &mut Vec<SseEvent>,
+    ) -> Result<(), Blocked> {
+        let mut keys: Vec<(Key, bool)> = self
+            .channels
+            .iter()
+            .filter(|c| which(&c.key))
+            .map(|c| (c.key, c.json))
+            .collect();
+        keys.sort();
+        let mut flushed = Vec::new();
+        for (key, json) in keys {
+            let text = self.close(key)?;
+            if !text.is_empty() {
+                flushed.push((key, json, text));
+            }
+        }
+        match self.format {
+            ApiFormat::OpenAi => {
+                // One extra chunk per choice, carrying its content and tool arguments.
+                let mut i = 0;
+                while let Some(&((choice, _), _, _)) = flushed.get(i) {
+                    let mut delta = Map::new();
+                    let mut tools = Vec::new();
+                    while let Some(((c, tool), _, text)) = flushed.get(i) {
+                        if *c != choice {
+                            break;
+                        }
+                        match tool {
+                            None => {
+                                delta.insert("content".into(), Value::String(text.clone()));
+                            }
+                            Some(t) => tools.push(json!({
+                                "index": t,
+                                "function": {"arguments": text},
+                            })),
+                        }
+                        i += 1;
+                    }
+                    if !tools.is_empty() {
+                        delta.insert("tool_calls".into(), Value::Array(tools));
+                    }
+                    out.push(self.openai_chunk(choice, delta));
+                }
+            }
+            ApiFormat::Anthropic => {
+                for ((index, _), json, text) in flushed {
+                    out.push(anthropic_delta(index, json, text));
+                }
+            }
+            ApiFormat::Gemini => {}
+        }
+        Ok(())
+    }
+
+    fn openai_chunk(&self, choice: u64, delta: Map<String, Value>) -> SseEvent {
+        let mut chunk = self.template.clone().unwrap_or_else(|| {
+            let mut m = Map::new();
+            m.insert("object".into(), "chat.completion.chunk".into());
+            m
+        });
+        chunk.insert(
+            "choices".into(),
+            json!([{"index": choice, "delta": delta, "logprobs": null, "finish_reason": null}]),
+        );
+        SseEvent::data(Value::Object(chunk).to_string())
+    }
+
+    fn openai_event(&mut self, ev: &SseEvent, out: &mut Vec<SseEvent>) -> Result<Rewrite, Blocked> {
+        let before = out.len();
+        let data = ev.data.trim();
+        let parsed = if data == "[DONE]" {
+            None
+        } else {
+            serde_json::from_str::<Value>(data).ok()
+        };
+        let Some(mut v) = parsed else {
+            // `[DONE]` or something not JSON: whatever is held goes out first.
+            self.flush_where(|_| true, out)?;
+            return Ok(unchanged_after(before, ev, out));
+        };
+        let has_choices = v
+            .get("choices")
+            .and_then(Value::as_array)
+            .is_some_and(|c| !c.is_empty());
+        if !has_choices {
+            // An error, or the usage-only chunk after the last finish chunk.
+            self.flush_where(|_| true, out)?;
+            return Ok(unchanged_after(before, ev, out));
+        }
+        if self.template.is_none() {
+            if let Some(obj) = v.as_object() {
+                let mut t = obj.clone();
+                t.remove("choices");
+                t.remove("usage");
+                self.template = Some(t);
+            }
+        }
+        let mut changed = false;
+        let choices = v.get_mut("choices").and_then(Value::as_array_mut);
+        for (pos, choice) in choices.into_iter().flatten().enumerate() {
+            let index = choice
+                .get("index")
+                .and_then(Value::as_u64)
+                .unwrap_or(pos as u64);
+            let ending = choice.get("finish_reason").is_some_and(|f| !f.is_null());
+            let mut present: Vec<Key> = Vec::new();
+            if let Some(delta) = choice.get_mut("delta") {
+                if let Some(Value::String(s)) = delta.get_mut("content") {
+                    let key = (index, None);
+                    present.push(key);
+                    let text = self.feed(key, false, s, ending)?;
+                    if text != *s {
+                        *s = text;
+                        changed = true;
+                    }
+                }
+                let calls = delta.get_mut("tool_calls").and_then(Value::as_array_mut);
+                for (tpos, call) in calls.into_iter().flatten().enumerate() {
+                    let tool = call
+                        .get("index")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(tpos as u64);
+                    if let Some(Value::String(args)) = call.pointer_mut("/function/arguments") {
+                        let key = (index, Some(tool));
+                        present.push(key);
+                        let text = self.feed(key, true, args, ending)?;
+                        if text != *args {
+                            *args = text;
+                            changed = true;
+                        }
+                    }
+                }
+            }
+            if ending {
+                self.flush_where(|k| k.0 == index && !present.contains(k), out)?;
+            }
+        }
+        if !changed {
+            return Ok(unchanged_after(before, ev, out));
+        }
+        out.push(SseEvent {
+            event: ev.event.clone(),
+            data: v.to_string(),
+        });
+        Ok(Rewrite::Rewritten)
+    }
+
+    fn anthropic_event(
+        &mut self,
+        ev: &SseEvent,
+        out: &mut Vec<SseEvent>,
+    ) -> Result<Rewrite, Blocked> {
+        let before = out.len();
+        let Ok(mut v) = serde_json::from_str::<Value>(&ev.data) else {
+            return Ok(Rewrite::Unchanged);
+        };
+        let kind = v.get("type").and_then(Value::as_str).unwrap_or_default();
+        let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
+        let key = (index, None);
+        match kind {
+            "content_block_start" => {
+                // A block restarting an index closes what the old one held.
+                self.flush_where(|k| *k == key, out)?;
+                let block = v.get_mut("content_block");
+                let block_type = block
+                    .as_ref()
+                    .and_then(|b| b.get("type"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let json = block_type.ends_with("tool_use");
+                let mut changed = false;
+                if let Some(Value::String(s)) = block.and_then(|b| b.get_mut("text")) {
+                    if !s.is_empty() {
+                        let text = self.feed(key, json, s, false)?;
+                        if text != *s {
+                            *s = text;
+                            changed = true;
+                        }
+                    }
+                }
+                if changed {
+                    out.push(SseEvent {
+                        event: ev.event.clone(),
+                        data: v.to_string(),
+                    });
+                    return Ok(Rewrite::Rewritten);
+                }
+                Ok(unchanged_after(before, ev, out))
+            }
+            "content_block_delta" => {
+                let delta = v.get_mut("delta");
+                let delta_type = delta
+                    .as_ref()
+                    .and_then(|d| d.get("type"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let (field, json) = match delta_type {
+                    "text_delta" => ("text", false),
+                    "input_json_delta" => ("partial_json", true),
+                    _ => return Ok(Rewrite::Unchanged),
+                };
+                let Some(Value::String(s)) = delta.and_then(|d| d.get_mut(field)) else {
+                    return Ok(Rewrite::Unchanged);
+                };
+                let text = self.feed(key, json, s, false)?;
+                if text == *s {
+                    return Ok(Rewrite::Unchanged);
+                }
+                *s = text;
+                out.push(SseEvent {
+                    event: ev.event.clone(),
+                    data: v.to_string(),
+                });
+                Ok(Rewrite::Rewritten)
+            }
+            "content_block_stop" => {
+                self.flush_where(|k| *k == key, out)?;
+                Ok(unchanged_after(before, ev, out))
+            }
+            "message_delta" | "message_stop" | "error" => {
+                self.flush_where(|_| true, out)?;
+                Ok(unchanged_after(before, ev, out))
+            }
+            _ => Ok(Rewrite::Unchanged),
+        }
+    }
+}
+
+/// `Unchanged` when nothing was pushed since `before`; else the event itself follows the
+/// extra events, as it came.
+fn unchanged_after(before: usize, ev: &SseEvent, out: &mut Vec<SseEvent>) -> Rewrite {
+    if out.len() == before {
+        Rewrite::Unchanged
+    } else {
+        out.push(ev.clone());
+        Rewrite::Rewritten
+    }
+}
+
+fn anthropic_delta(index: u64, json: bool, text: String) -> SseEvent {
+    let delta = if json {
+        json!({"type": "input_json_delta", "partial_json": text})
+    } else {
+        json!({"type": "text_delta", "text": text})
+    };
+    SseEvent::named(
+        "content_block_delta",
+        json!({"type": "content_block_delta", "index": index, "delta": delta}).to_string(),
+    )
+}

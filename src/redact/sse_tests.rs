@@ -1,0 +1,311 @@
+//! Event-level stream redaction (OpenAI and Anthropic) and whole answers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::test_support::{mask_all, policy};
+use super::{redact_answer, Counts, Placeholders, Rewrite, SseRedactor};
+use crate::sse::SseEvent;
+use crate::translate::ApiFormat;
+use serde_json::{json, Value};
+
+fn oa_chunk(delta: Value, finish: Option<&str>) -> SseEvent {
+    SseEvent::data(
+        json!({"id":"c1","object":"chat.completion.chunk","created":7,"model":"m",
+               "choices":[{"index":0,"delta":delta,"logprobs":null,"finish_reason":finish}]})
+        .to_string(),
+    )
+}
+
+/// Runs `events` through `r`; returns the events as the client gets them.
+fn run(r: &mut SseRedactor, events: &[SseEvent]) -> Vec<SseEvent> {
+    let mut sent = Vec::new();
+    for ev in events {
+        let mut out = Vec::new();
+        match r.on_event(ev, &mut out).unwrap() {
+            Rewrite::Unchanged => {
+                assert!(out.is_empty());
+                sent.push(ev.clone());
+            }
+            Rewrite::Rewritten => sent.extend(out),
+        }
+    }
+    let mut out = Vec::new();
+    r.finish(&mut out).unwrap();
+    sent.extend(out);
+    sent
+}
+
+/// The text a client reassembles from OpenAI chunks: (content, tool arguments by index).
+fn openai_text(events: &[SseEvent]) -> (String, Vec<String>) {
+    let mut content = String::new();
+    let mut tools: Vec<String> = Vec::new();
+    for ev in events {
+        let Ok(v) = serde_json::from_str::<Value>(&ev.data) else {
+            continue;
+        };
+        for c in v["choices"].as_array().into_iter().flatten() {
+            if let Some(t) = c["delta"]["content"].as_str() {
+                content.push_str(t);
+            }
+            for call in c["delta"]["tool_calls"].as_array().into_iter().flatten() {
+                let i = call["index"].as_u64().unwrap() as usize;
+                if tools.len() <= i {
+                    tools.resize(i + 1, String::new());
+                }
+                if let Some(a) = call["function"]["arguments"].as_str() {
+                    tools[i].push_str(a);
+                }
+            }
+        }
+    }
+    (content, tools)
+}
+
+fn anthropic_text(events: &[SseEvent]) -> Vec<String> {
+    let mut blocks: Vec<String> = Vec::new();
+    for ev in events {
+        let v: Value = serde_json::from_str(&ev.data).unwrap();
+        if v["type"] == "content_block_delta" {
+            let i = v["index"].as_u64().unwrap() as usize;
+            if blocks.len() <= i {
+                blocks.resize(i + 1, String::new());
+            }
+            let d = &v["delta"];
+            let t = d["text"].as_str().or(d["partial_json"].as_str()).unwrap();
+            blocks[i].push_str(t);
+        }
+    }
+    blocks
+}
+
+#[test]
+fn openai_split_email_and_card_arrive_masked_and_are_flushed_before_finish() {
+    let mut r = SseRedactor::new(ApiFormat::OpenAi, mask_all(), Placeholders::default(), 128);
+    let events = vec![
+        oa_chunk(json!({"role":"assistant","content":""}), None),
+        oa_chunk(json!({"content":"Mail jo"}), None),
+        oa_chunk(json!({"content":"hn@exa"}), None),
+        oa_chunk(json!({"content":"mple.com, card 4111 11"}), None),
+        oa_chunk(json!({"content":"11 1111 1111"}), None),
+        oa_chunk(json!({}), Some("stop")),
+        SseEvent::data("[DONE]"),
+    ];
+    let sent = run(&mut r, &events);
+    let (content, _) = openai_text(&sent);
+    assert_eq!(content, "Mail [EMAIL], card [CREDIT_CARD]");
+    for ev in &sent {
+        assert!(
+            !ev.data.contains("jo") || ev.data.contains("Mail"),
+            "{}",
+            ev.data
+        );
+        assert!(!ev.data.contains("4111"), "{}", ev.data);
+    }
+    // The held card was flushed in an extra chunk before the finish chunk, then [DONE].
+    let n = sent.len();
+    assert_eq!(sent[n - 1].data, "[DONE]");
+    assert_eq!(
+        sent[n - 2],
+        events[5],
+        "the finish chunk goes out unchanged"
+    );
+    let extra: Value = serde_json::from_str(&sent[n - 3].data).unwrap();
+    assert_eq!(extra["choices"][0]["delta"]["content"], "[CREDIT_CARD]");
+    assert_eq!(extra["id"], "c1");
+    assert_eq!(extra["model"], "m");
+    assert_eq!(extra["created"], 7);
+    let counts = r.counts();
+    assert_eq!(counts.by_entity().get("email"), Some(&1));
+    assert_eq!(counts.by_entity().get("credit_card"), Some(&1));
+}
+
+#[test]
+fn events_without_text_and_text_needing_nothing_pass_unchanged() {
+    let mut r = SseRedactor::new(ApiFormat::OpenAi, mask_all(), Placeholders::default(), 128);
+    let role = oa_chunk(json!({"role":"assistant"}), None);
+    let mut out = Vec::new();
+    assert_eq!(r.on_event(&role, &mut out).unwrap(), Rewrite::Unchanged);
+    let punct = oa_chunk(json!({"content":"Hi. "}), None);
+    assert_eq!(r.on_event(&punct, &mut out).unwrap(), Rewrite::Unchanged);
+    let usage = SseEvent::data(r#"{"id":"c1","choices":[],"usage":{"total_tokens":3}}"#);
+    assert_eq!(r.on_event(&usage, &mut out).unwrap(), Rewrite::Unchanged);
+    assert!(out.is_empty());
+    // A policy with nothing on the answer side and no placeholders leaves everything alone.
+    let p = policy("request: { email: mask }");
+    let mut idle = SseRedactor::new(ApiFormat::OpenAi, p, Placeholders::default(), 128);
+    let text = oa_chunk(json!({"content":"a@b.io"}), None);
+    assert_eq!(idle.on_event(&text, &mut out).unwrap(), Rewrite::Unchanged);
+}
+
+#[test]
+fn a_placeholder_split_across_events_is_restored_even_where_the_answer_masks_emails() {
+    let p = policy("request: { email: placeholder }\nresponse: { email: mask }");
+    let mut ph = Placeholders::default();
+    assert_eq!(ph.assign("EMAIL", "jane@corp.com"), "[EMAIL_1]");
+    let mut r = SseRedactor::new(ApiFormat::OpenAi, p, ph, 128);
+    let events = vec![
+        oa_chunk(json!({"content":"Reply to [EMA"}), None),
+        oa_chunk(json!({"content":"IL_1] or x@y.io"}), None),
+        oa_chunk(json!({"content":" today"}), Some("stop")),
+        SseEvent::data("[DONE]"),
+    ];
+    let sent = run(&mut r, &events);
+    assert_eq!(
+        openai_text(&sent).0,
+        "Reply to jane@corp.com or [EMAIL] today"
+    );
+    for ev in &sent {
+        assert!(!ev.data.contains("x@y.io"));
+    }
+}
+
+#[test]
+fn openai_tool_call_arguments_are_redacted_as_json() {
+    let mut r = SseRedactor::new(ApiFormat::OpenAi, mask_all(), Placeholders::default(), 128);
+    let events = vec![
+        oa_chunk(
+            json!({"tool_calls":[{"index":0,"id":"t1","type":"function","function":{"name":"send","arguments":""}}]}),
+            None,
+        ),
+        oa_chunk(
+            json!({"tool_calls":[{"index":0,"function":{"arguments":"{\"to\":\"line\\nbo"}}]}),
+            None,
+        ),
+        oa_chunk(
+            json!({"tool_calls":[{"index":0,"function":{"arguments":"b@x.io\"}"}}]}),
+            None,
+        ),
+        oa_chunk(json!({}), Some("tool_calls")),
+        SseEvent::data("[DONE]"),
+    ];
+    let sent = run(&mut r, &events);
+    let (_, tools) = openai_text(&sent);
+    assert_eq!(tools[0], r#"{"to":"line\n[EMAIL]"}"#);
+    let v: Value = serde_json::from_str(&tools[0]).unwrap();
+    assert_eq!(v["to"], "line\n[EMAIL]");
+    // The name and id are untouched.
+    assert!(sent[0].data.contains("\"name\":\"send\"") && sent[0].data.contains("\"t1\""));
+}
+
+#[test]
+fn anthropic_text_blocks_are_masked_and_flushed_before_block_stop() {
+    let mut r = SseRedactor::new(
+        ApiFormat::Anthropic,
+        mask_all(),
+        Placeholders::default(),
+        128,
+    );
+    let ev = |name: &str, data: Value| SseEvent::named(name, data.to_string());
+    let delta = |i: u64, t: &str| {
+        ev(
+            "content_block_delta",
+            json!({"type":"content_block_delta","index":i,"delta":{"type":"text_delta","text":t}}),
+        )
+    };
+    let events = vec![
+        ev(
+            "message_start",
+            json!({"type":"message_start","message":{"id":"m1"}}),
+        ),
+        ev(
+            "content_block_start",
+            json!({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}),
+        ),
+        delta(0, "Call +44 20 79"),
+        delta(0, "46 0958 or mail a@"),
+        ev("ping", json!({"type":"ping"})),
+        delta(0, "b.io"),
+        ev(
+            "content_block_stop",
+            json!({"type":"content_block_stop","index":0}),
+        ),
+        ev(
+            "content_block_start",
+            json!({"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t","name":"n","input":{}}}),
+        ),
+        ev(
+            "content_block_delta",
+            json!({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"ip\":\"10.0.0.1\"}"}}),
+        ),
+        ev(
+            "content_block_stop",
+            json!({"type":"content_block_stop","index":1}),
+        ),
+        ev(
+            "message_delta",
+            json!({"type":"message_delta","delta":{"stop_reason":"end_turn"}}),
+        ),
+        ev("message_stop", json!({"type":"message_stop"})),
+    ];
+    let sent = run(&mut r, &events);
+    let blocks = anthropic_text(&sent);
+    assert_eq!(blocks[0], "Call [PHONE] or mail [EMAIL]");
+    assert_eq!(blocks[1], r#"{"ip":"[IP]"}"#);
+    // Unchanged events come through as they were, in order.
+    assert_eq!(sent[0], events[0]);
+    assert!(sent.contains(&events[4]));
+    let stop0 = sent.iter().position(|e| *e == events[6]).unwrap();
+    let flushed: Value = serde_json::from_str(&sent[stop0 - 1].data).unwrap();
+    assert_eq!(
+        sent[stop0 - 1].event.as_deref(),
+        Some("content_block_delta")
+    );
+    assert_eq!(flushed["delta"]["text"], "[EMAIL]");
+    assert_eq!(sent.last(), events.last());
+    for e in &sent {
+        assert!(!e.data.contains("7946") && !e.data.contains("a@") && !e.data.contains("10.0.0.1"));
+    }
+}
+
+#[test]
+fn a_response_block_ends_the_stream_with_an_error() {
+    let p = policy("response: { secret: block }");
+    let mut r = SseRedactor::new(ApiFormat::OpenAi, p, Placeholders::default(), 128);
+    let mut out = Vec::new();
+    let first = oa_chunk(json!({"content":"key: sk-abcdefghij"}), None);
+    let _ = r.on_event(&first, &mut out).unwrap();
+    let second = oa_chunk(json!({"content":"klmnopqrstuvwxyz0123 done"}), None);
+    let err = r.on_event(&second, &mut out).unwrap_err();
+    assert_eq!(err.entity, "secret");
+    assert!(out.iter().all(|e| !e.data.contains("sk-")));
+}
+
+#[test]
+fn whole_answers_are_redacted_then_restored() {
+    let p = policy("request: { email: placeholder }\nresponse: { email: mask, credit_card: mask }");
+    let mut ph = Placeholders::default();
+    ph.assign("EMAIL", "jane@corp.com");
+    let mut counts = Counts::default();
+    let mut oa = json!({
+        "id": "x", "model": "gpt",
+        "choices": [{"index": 0, "message": {"role": "assistant",
+            "content": "Write [EMAIL_1], not bob@x.io; card 4111 1111 1111 1111",
+            "tool_calls": [{"id":"t","type":"function","function":{"name":"f",
+                "arguments":"{\"to\":\"[EMAIL_1]\",\"cc\":\"bob@x.io\"}"}}]}}]
+    });
+    assert!(redact_answer(ApiFormat::OpenAi, &p, &mut oa, &ph, &mut counts).unwrap());
+    assert_eq!(
+        oa["choices"][0]["message"]["content"],
+        "Write jane@corp.com, not [EMAIL]; card [CREDIT_CARD]"
+    );
+    let args: Value = serde_json::from_str(
+        oa["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(args, json!({"to": "jane@corp.com", "cc": "[EMAIL]"}));
+    let mut an = json!({
+        "content": [
+            {"type": "text", "text": "Hi [EMAIL_1] from a@b.io"},
+            {"type": "tool_use", "id": "t", "name": "mail", "input": {"to": ["[EMAIL_1]", "c@d.io"], "n": 1}}
+        ]
+    });
+    assert!(redact_answer(ApiFormat::Anthropic, &p, &mut an, &ph, &mut counts).unwrap());
+    assert_eq!(an["content"][0]["text"], "Hi jane@corp.com from [EMAIL]");
+    assert_eq!(
+        an["content"][1]["input"],
+        json!({"to": ["jane@corp.com", "[EMAIL]"], "n": 1})
+    );
+    let mut plain = json!({"content": [{"type": "text", "text": "nothing here"}]});
+    assert!(!redact_answer(ApiFormat::Anthropic, &p, &mut plain, &ph, &mut counts).unwrap());
+}
