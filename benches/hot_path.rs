@@ -28,6 +28,7 @@ fn key_lookup(c: &mut Criterion) {
             name: format!("k{i}"),
             team: None,
             models: None,
+            redaction: None,
         };
         idx.insert(digest(&format!("tg-key-{i}")), key);
     }

@@ -57,6 +57,8 @@ pub struct VirtualKey {
     pub team: Option<String>,
     /// `None`: every model.
     pub models: Option<HashSet<String>>,
+    /// The redaction policy of this key, compiled; `None`: nothing is redacted.
+    pub redaction: Option<std::sync::Arc<crate::redact::CompiledPolicy>>,
 }
 
 impl VirtualKey {
@@ -127,6 +129,7 @@ mod tests {
                 name: "a".into(),
                 team: None,
                 models: None,
+                redaction: None,
             },
         );
         assert_eq!(idx.lookup("tg-a").map(|k| k.name.clone()), Some("a".into()));
@@ -152,6 +155,7 @@ mod tests {
             name: "a".into(),
             team: None,
             models: Some(["demo".to_string()].into()),
+            redaction: None,
         };
         assert!(k.allows("demo"));
         assert!(!k.allows("gpt-4o"));

@@ -13,6 +13,9 @@ pub enum GatewayError {
     InvalidApiKey(String),
     #[error("the key may not use model {0:?}")]
     ModelNotAllowed(String),
+    /// Redaction (`block`) or a guardrail refused the request's content.
+    #[error("{0}")]
+    ContentBlocked(String),
     #[error("model {0:?} does not exist")]
     ModelNotFound(String),
     #[error("no route for {0}")]
@@ -54,7 +57,7 @@ impl GatewayError {
         match self {
             GatewayError::InvalidRequest(_) => 400,
             GatewayError::InvalidApiKey(_) => 401,
-            GatewayError::ModelNotAllowed(_) => 403,
+            GatewayError::ModelNotAllowed(_) | GatewayError::ContentBlocked(_) => 403,
             GatewayError::ModelNotFound(_) | GatewayError::RouteNotFound(_) => 404,
             GatewayError::MethodNotAllowed(_) => 405,
             GatewayError::RequestTooLarge(_) => 413,
@@ -73,6 +76,7 @@ impl GatewayError {
             GatewayError::InvalidRequest(_) => "invalid_request",
             GatewayError::InvalidApiKey(_) => "invalid_api_key",
             GatewayError::ModelNotAllowed(_) => "model_not_allowed",
+            GatewayError::ContentBlocked(_) => "content_blocked",
             GatewayError::ModelNotFound(_) => "model_not_found",
             GatewayError::RouteNotFound(_) => "not_found",
             GatewayError::MethodNotAllowed(_) => "method_not_allowed",

@@ -34,6 +34,9 @@ pub struct Metrics {
     pub ratelimited_total: IntCounterVec,
     pub cache_requests_total: IntCounterVec,
     pub state_backend_errors_total: IntCounterVec,
+    pub redactions_total: IntCounterVec,
+    pub guardrail_blocks_total: IntCounterVec,
+    pub guardrail_flags_total: IntCounterVec,
 }
 
 /// Built on first use; `init` forces that at startup so nothing can fail on the request path.
@@ -138,8 +141,26 @@ fn build() -> Metrics {
         "Calls to the state backend (limits, budgets, cache) that failed or timed out.",
         &["backend"],
     );
+    let redactions_total = counter(
+        "tollgate_redactions_total",
+        "Entities found by redaction, by entity, direction (request, response) and action.",
+        &["entity", "direction", "action"],
+    );
+    let guardrail_blocks_total = counter(
+        "tollgate_guardrail_blocks_total",
+        "Requests a guardrail refused, by rule.",
+        &["rule"],
+    );
+    let guardrail_flags_total = counter(
+        "tollgate_guardrail_flags_total",
+        "Requests a guardrail in flag mode let through and marked, by rule.",
+        &["rule"],
+    );
     let registry = Registry::new();
-    let all: [Box<dyn Collector>; 13] = [
+    let all: [Box<dyn Collector>; 16] = [
+        Box::new(guardrail_flags_total.clone()),
+        Box::new(redactions_total.clone()),
+        Box::new(guardrail_blocks_total.clone()),
         Box::new(budget_remaining_usd.clone()),
         Box::new(ratelimited_total.clone()),
         Box::new(cache_requests_total.clone()),
@@ -172,6 +193,9 @@ fn build() -> Metrics {
         ratelimited_total,
         cache_requests_total,
         state_backend_errors_total,
+        redactions_total,
+        guardrail_blocks_total,
+        guardrail_flags_total,
     }
 }
 

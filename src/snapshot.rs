@@ -6,6 +6,7 @@ use crate::auth::{self, KeyIndex, VirtualKey};
 use crate::config::{CacheConfig, Config, OnError, ProviderType, Strategy};
 use crate::limits::Rules;
 use crate::providers::{Endpoint, Provider};
+use crate::redact::GuardAction;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,6 +30,8 @@ pub struct Snapshot {
     pub on_error: OnError,
     /// The response cache, when configured and enabled.
     pub cache: Option<CacheConfig>,
+    /// The prompt-injection guardrail and what a hit does, when it is on.
+    pub injection_guard: Option<(Arc<crate::redact::InjectionGuard>, GuardAction)>,
 }
 
 pub struct Model {
@@ -148,6 +151,13 @@ impl Snapshot {
                 },
             );
         }
+        let redactor = match &config.redaction {
+            Some(c) => Some(crate::redact::Redactor::compile(c).map_err(|problems| {
+                let first = problems.first().cloned().unwrap_or_default();
+                format!("{}: {}", first.0, first.1)
+            })?),
+            None => None,
+        };
         let mut keys = KeyIndex::default();
         for k in &config.keys {
             let digest = match (&k.key_sha256, &k.key) {
@@ -162,9 +172,24 @@ impl Snapshot {
                     name: k.name.clone(),
                     team: k.team.clone(),
                     models: k.models.as_ref().map(|m| m.iter().cloned().collect()),
+                    redaction: match k.redaction.as_deref() {
+                        Some("off") => None,
+                        named => redactor.as_ref().and_then(|r| r.policy_for(named)).cloned(),
+                    },
                 },
             );
         }
+        let injection_guard = match config
+            .guardrails
+            .as_ref()
+            .and_then(|g| g.prompt_injection.as_ref())
+        {
+            Some(pi) if pi.action != GuardAction::Off => Some((
+                Arc::new(crate::redact::InjectionGuard::new(&pi.extra_phrases)?),
+                pi.action,
+            )),
+            _ => None,
+        };
         let key_names = config.keys.iter().map(|k| k.name.clone()).collect();
         let team_names: std::collections::HashSet<String> = config
             .keys
@@ -201,6 +226,7 @@ impl Snapshot {
             scopes,
             on_error: config.state.on_error,
             cache: config.cache.clone().filter(|c| c.enabled),
+            injection_guard,
         })
     }
 

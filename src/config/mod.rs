@@ -39,8 +39,8 @@ pub struct Config {
     /// entries override the built-in table.
     #[serde(default)]
     pub prices: std::collections::BTreeMap<String, PriceConfig>,
-    pub redaction: NotYetSupported,
-    pub guardrails: NotYetSupported,
+    pub redaction: Option<crate::redact::RedactionConfig>,
+    pub guardrails: Option<crate::redact::GuardrailsConfig>,
     pub cache: Option<CacheConfig>,
     pub audit: NotYetSupported,
 }
@@ -310,7 +310,8 @@ pub struct KeyConfig {
     pub models: Option<Vec<String>>,
     pub limits: Option<LimitsConfig>,
     pub budget: Option<BudgetConfig>,
-    pub redaction: NotYetSupported,
+    /// The redaction policy of this key (`off`: none); absent: `redaction.default_policy`.
+    pub redaction: Option<String>,
 }
 
 /// A parsed and validated configuration, with the warnings validation produced.

@@ -56,7 +56,38 @@ pub fn validate(config: &Config) -> Report {
     keys(&config.keys, &models, &mut r);
     prices(config, &mut r);
     super::limits::check(config, &mut r.errors);
+    redaction(config, &mut r);
     r
+}
+
+/// The `redaction` and `guardrails` sections (their own checks), and the policy each key names.
+fn redaction(config: &Config, r: &mut Report) {
+    if let Some(red) = &config.redaction {
+        for (path, message) in crate::redact::problems(red) {
+            r.error(path, message);
+        }
+    }
+    if let Some(g) = &config.guardrails {
+        for (path, message) in crate::redact::guardrail_problems(g) {
+            r.error(path, message);
+        }
+    }
+    for (i, k) in config.keys.iter().enumerate() {
+        let Some(name) = k.redaction.as_deref() else {
+            continue;
+        };
+        let known = name == "off"
+            || config
+                .redaction
+                .as_ref()
+                .is_some_and(|red| red.policies.contains_key(name));
+        if !known {
+            r.error(
+                format!("keys[{i}].redaction"),
+                format!("no redaction policy named {name:?} (redaction.policies)"),
+            );
+        }
+    }
 }
 
 fn prices(config: &Config, r: &mut Report) {
@@ -119,11 +150,7 @@ fn check_addr(path: &str, addr: &str, r: &mut Report) {
 
 /// Settings recognised by name whose capability is not built yet: refused, never ignored.
 fn not_yet(config: &Config, r: &mut Report) {
-    let sections = [
-        ("redaction", config.redaction.is_some()),
-        ("guardrails", config.guardrails.is_some()),
-        ("audit", config.audit.is_some()),
-    ];
+    let sections = [("audit", config.audit.is_some())];
     for (name, present) in sections {
         if present {
             r.error(name, "this section is not supported by this version yet");
@@ -143,16 +170,6 @@ fn not_yet(config: &Config, r: &mut Report) {
                 if v == 0 {
                     r.error(format!("{path}.{field}"), "must be at least 1");
                 }
-            }
-        }
-    }
-    for (i, k) in config.keys.iter().enumerate() {
-        for (field, present) in [("redaction", k.redaction.is_some())] {
-            if present {
-                r.error(
-                    format!("keys[{i}].{field}"),
-                    "not supported by this version yet",
-                );
             }
         }
     }

@@ -10,12 +10,13 @@
 //! clients report as an error.
 
 use super::admission::ParsedRequest;
+use super::body::{collect, BodyMode, Tap, Translation};
 use super::context::RequestCtx;
 use super::exchange::{Answer, POOL_IDLE};
 use super::respond;
 use crate::error::GatewayError;
-use crate::sse::{self, EventSplitter, SseDecoder, SseEvent};
-use crate::translate::{dispatch, ApiFormat, StreamTranslator, TranslateError};
+use crate::redact::SseRedactor;
+use crate::translate::{dispatch, ApiFormat, TranslateError};
 use crate::usage::{self, StreamUsage};
 use bytes::{Bytes, BytesMut};
 use pingora::connectors::http::Connector;
@@ -90,10 +91,16 @@ pub async fn forward(
     }
 
     let model = ctx.upstream.upstream_model.clone().unwrap_or_default();
-    if translating && !head.is_sse {
+    let redacting = !embeddings && ctx.redaction.answer_active();
+    if (translating || redacting) && !head.is_sse {
         // Billed only once translated: it may still fail (and another target be tried).
-        return translated_whole(connector, session, ctx, answer, client, &model).await;
+        return whole_answer(connector, session, ctx, answer, client, &model).await;
     }
+    let redactor = if redacting && head.is_sse {
+        stream_redactor(ctx, client)
+    } else {
+        None
+    };
     // This attempt answered and its head goes to the client next: it is the one billed.
     if ctx.accounting.enabled {
         ctx.accounting.answered_by = Some(provider_format);
@@ -107,22 +114,26 @@ pub async fn forward(
         None
     };
     if let Some(translator) = translator {
-        return translated_stream(connector, session, ctx, answer, translator, client).await;
+        let translation = Translation::new(translator, redactor);
+        return translated_stream(connector, session, ctx, answer, translation, client).await;
     }
-    let keep = ctx.accounting.enabled || ctx.cache.wants_answer();
-    let mode = match (keep, head.is_sse) {
-        (false, _) => BodyMode::Plain,
-        (true, true) if !ctx.accounting.enabled => BodyMode::Plain,
-        (true, true) => {
-            // The gateway asked an OpenAI-format provider for usage the client did not ask for
-            // (see `ParsedRequest::body_with_stream_usage`): that chunk is not the client's.
-            let hide = provider_format == ApiFormat::OpenAi
+    let mode = if head.is_sse {
+        if ctx.accounting.enabled || redactor.is_some() {
+            // The gateway asked an OpenAI-format provider for usage the client did not ask
+            // for (see `ParsedRequest::body_with_stream_usage`): that chunk is not the client's.
+            let hide = ctx.accounting.enabled
+                && provider_format == ApiFormat::OpenAi
                 && !embeddings
                 && req.stream
                 && !req.include_usage();
-            BodyMode::Tap(Tap::new(hide))
+            BodyMode::Tap(Tap::new(hide, redactor))
+        } else {
+            BodyMode::Plain
         }
-        (true, false) => BodyMode::Collect(Some(BytesMut::new())),
+    } else if ctx.accounting.enabled || ctx.cache.wants_answer() {
+        BodyMode::Collect(Some(BytesMut::new()))
+    } else {
+        BodyMode::Plain
     };
     passthrough(connector, session, ctx, answer, head, client, mode).await
 }
@@ -159,8 +170,18 @@ async fn passthrough(
     pump(connector, session, ctx, answer, client, head.is_sse, mode).await
 }
 
-/// A whole answer in another format: read, translate, answer with its length.
-async fn translated_whole(
+/// The redaction of a streamed answer in the client's format: the key's response policy, then
+/// the request's placeholders put back.
+fn stream_redactor(ctx: &mut RequestCtx, client: ApiFormat) -> Option<SseRedactor> {
+    let policy = ctx.redaction.policy.clone()?;
+    let span = policy.max_span_chars();
+    let placeholders = std::mem::take(&mut ctx.redaction.placeholders);
+    Some(SseRedactor::new(client, policy, placeholders, span))
+}
+
+/// A whole answer that must be read before it is sent: translated into the client's format,
+/// redacted, or both; then answered with its length.
+async fn whole_answer(
     connector: &Connector,
     session: &mut Session,
     ctx: &mut RequestCtx,
@@ -180,17 +201,40 @@ async fn translated_whole(
         ))
     })?;
     let provider_format = answer.provider.format();
-    let translated = match dispatch::response(client, provider_format, &value, model) {
-        Ok(Some(v)) => {
-            Bytes::from(serde_json::to_vec(&v).map_err(|e| GatewayError::Internal(e.to_string()))?)
-        }
-        Ok(None) => body,
-        Err(e) => return Err(translate_error(e)),
-    };
+    let translated =
+        dispatch::response(client, provider_format, &value, model).map_err(translate_error)?;
+    // The provider answered: billed from here, even if redaction refuses to pass it on.
     if ctx.accounting.enabled {
         ctx.accounting.answered_by = Some(provider_format);
         ctx.accounting.whole = usage::from_value(provider_format, &value);
     }
+    let redacted = match ctx.redaction.policy.clone() {
+        Some(policy) if ctx.redaction.answer_active() => {
+            let mut v = translated.clone().unwrap_or_else(|| value.clone());
+            let red = &mut ctx.redaction;
+            let changed = crate::redact::redact_answer(
+                client,
+                &policy,
+                &mut v,
+                &red.placeholders,
+                &mut red.counts,
+            )
+            .map_err(|b| {
+                GatewayError::ContentBlocked(format!(
+                    "the answer contained content the redaction policy blocks ({})",
+                    b.entity
+                ))
+            })?;
+            changed.then_some(v)
+        }
+        _ => None,
+    };
+    let translated = match redacted.or(translated) {
+        Some(v) => {
+            Bytes::from(serde_json::to_vec(&v).map_err(|e| GatewayError::Internal(e.to_string()))?)
+        }
+        None => body,
+    };
     connector
         .release_http_session(answer.session, &answer.peer, Some(POOL_IDLE))
         .await;
@@ -207,7 +251,7 @@ async fn translated_stream(
     session: &mut Session,
     ctx: &mut RequestCtx,
     answer: Answer,
-    translator: Box<dyn StreamTranslator>,
+    translation: Translation,
     client: ApiFormat,
 ) -> Result<(), GatewayError> {
     let mut resp = respond::header(200, ctx).map_err(internal)?;
@@ -221,13 +265,6 @@ async fn translated_stream(
         ctx.upstream.client_gone = true;
         return Ok(());
     }
-    let translation = Translation {
-        translator,
-        decoder: SseDecoder::default(),
-        upstream: Vec::new(),
-        client: Vec::new(),
-        leftover: None,
-    };
     pump(
         connector,
         session,
@@ -240,185 +277,32 @@ async fn translated_stream(
     .await
 }
 
-/// How the pump treats the body on its way to the client.
-enum BodyMode {
-    /// Bytes as they come, nothing looked at (accounting off).
-    Plain,
-    /// A whole answer passed on as it comes, and kept to read its usage at the end (`None`
-    /// once it outgrew the bound).
-    Collect(Option<BytesMut>),
-    /// A stream passed on, its events read for usage (and one perhaps hidden).
-    Tap(Tap),
-    /// A stream translated event by event.
-    Translate(Translation),
-}
-
-/// Whole answers longer than this are passed on without their usage being read.
-const MAX_COLLECTED_BODY: usize = 8 * 1024 * 1024;
-
-/// A passthrough stream's events, read for usage. With `splitter`, the provider's bytes go
-/// out in whole events so the usage-only chunk can be left out while every other byte stays
-/// as it came; without it, bursts go out untouched.
-struct Tap {
-    decoder: SseDecoder,
-    events: Vec<SseEvent>,
-    splitter: Option<EventSplitter>,
-    ends: Vec<usize>,
-}
-
-impl Tap {
-    fn new(hide_usage_chunk: bool) -> Tap {
-        Tap {
-            decoder: SseDecoder::default(),
-            events: Vec::new(),
-            splitter: hide_usage_chunk.then(EventSplitter::default),
-            ends: Vec::new(),
-        }
-    }
-
-    /// The client's bytes for one burst; `tracker` learns the usage.
-    fn burst(
-        &mut self,
-        burst: &Burst,
-        tracker: Option<&mut StreamUsage>,
-    ) -> Result<Option<Bytes>, TranslateError> {
-        let malformed = |e: sse::SseError| TranslateError::Upstream(e.to_string());
-        let Some(tracker) = tracker else {
-            return Ok(burst.data.clone());
-        };
-        let Some(splitter) = self.splitter.as_mut() else {
-            if let Some(data) = &burst.data {
-                self.decoder
-                    .feed(data, &mut self.events)
-                    .map_err(malformed)?;
-            }
-            if burst.end {
-                self.decoder.finish(&mut self.events).map_err(malformed)?;
-            }
-            for ev in self.events.drain(..) {
-                tracker.on_event(&ev);
-            }
-            return Ok(burst.data.clone());
-        };
-        let mut complete = match &burst.data {
-            Some(data) => splitter.push(data, &mut self.ends).map_err(malformed)?,
-            None => Bytes::new(),
-        };
-        if burst.end {
-            if let Some(rest) = splitter.finish() {
-                let mut joined = BytesMut::from(&complete[..]);
-                joined.extend_from_slice(&rest);
-                complete = joined.freeze();
-                self.ends.push(complete.len());
-            }
-        }
-        // Feed each event; note the ones to leave out.
-        let (mut start, mut kept, mut hidden_any) = (0, Vec::new(), false);
-        for &end in &self.ends {
-            let raw = complete.get(start..end).unwrap_or_default();
-            self.decoder
-                .feed(raw, &mut self.events)
-                .map_err(malformed)?;
-            if burst.end && end == complete.len() {
-                self.decoder.finish(&mut self.events).map_err(malformed)?;
-            }
-            let mut hidden = false;
-            for ev in self.events.drain(..) {
-                hidden |= tracker.on_event(&ev);
-            }
-            if hidden {
-                hidden_any = true;
-            } else {
-                kept.push(start..end);
-            }
-            start = end;
-        }
-        if !hidden_any {
-            return Ok((!complete.is_empty()).then_some(complete));
-        }
-        let mut out = BytesMut::new();
-        for range in kept {
-            out.extend_from_slice(complete.get(range).unwrap_or_default());
-        }
-        Ok((!out.is_empty()).then(|| out.freeze()))
-    }
-}
-
-/// What a translated stream keeps between bursts.
-struct Translation {
-    translator: Box<dyn StreamTranslator>,
-    decoder: SseDecoder,
-    upstream: Vec<SseEvent>,
-    client: Vec<SseEvent>,
-    /// What was translated in a burst before the stream turned out broken: the client gets
-    /// it before the error event.
-    leftover: Option<Bytes>,
-}
-
-impl Translation {
-    /// The client's bytes for one burst of the provider's bytes; `tracker` learns the usage
-    /// from the provider's own events. On `Err`, `leftover` holds what came before the fault.
-    fn burst(
-        &mut self,
-        burst: &Burst,
-        tracker: Option<&mut StreamUsage>,
-    ) -> Result<Option<Bytes>, TranslateError> {
-        let result = self.step(burst, tracker);
-        let mut wire = Vec::new();
-        for ev in self.client.drain(..) {
-            sse::encode(&ev, &mut wire);
-        }
-        let wire = (!wire.is_empty()).then(|| Bytes::from(wire));
-        match result {
-            Ok(()) => Ok(wire),
-            Err(e) => {
-                self.leftover = wire;
-                Err(e)
-            }
-        }
-    }
-
-    fn step(
-        &mut self,
-        burst: &Burst,
-        mut tracker: Option<&mut StreamUsage>,
-    ) -> Result<(), TranslateError> {
-        let malformed = |e: sse::SseError| TranslateError::Upstream(e.to_string());
-        let mut decoded = Ok(());
-        if let Some(data) = &burst.data {
-            decoded = self
-                .decoder
-                .feed(data, &mut self.upstream)
-                .map_err(malformed);
-        }
-        if burst.end && decoded.is_ok() {
-            decoded = self.decoder.finish(&mut self.upstream).map_err(malformed);
-        }
-        // Events decoded before any fault are still translated and delivered.
-        for ev in self.upstream.drain(..) {
-            if let Some(t) = tracker.as_deref_mut() {
-                t.on_event(&ev);
-            }
-            self.translator.on_event(&ev, &mut self.client)?;
-        }
-        decoded?;
-        if burst.end {
-            self.translator.finish(&mut self.client)?;
-        }
-        Ok(())
-    }
-}
-
 /// After the head: move the body to the client one burst per write, as `mode` says, until
-/// the provider ends it, breaks it, or the client leaves.
+/// the provider ends it, breaks it, or the client leaves; then keep what redaction found.
 async fn pump(
+    connector: &Connector,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    answer: Answer,
+    client: ApiFormat,
+    is_sse: bool,
+    mut mode: BodyMode,
+) -> Result<(), GatewayError> {
+    let result = pump_bursts(connector, session, ctx, answer, client, is_sse, &mut mode).await;
+    if let Some(counts) = mode.redaction_counts() {
+        ctx.redaction.counts.merge(&counts);
+    }
+    result
+}
+
+async fn pump_bursts(
     connector: &Connector,
     session: &mut Session,
     ctx: &mut RequestCtx,
     mut answer: Answer,
     client: ApiFormat,
     is_sse: bool,
-    mut mode: BodyMode,
+    mode: &mut BodyMode,
 ) -> Result<(), GatewayError> {
     // Whether what the client has so far ends on an event boundary (for the error event).
     let mut at_boundary = true;
@@ -428,10 +312,13 @@ async fn pump(
         ctx.upstream.waited += waiting.elapsed();
         let burst = match next {
             Ok(b) => b,
-            Err(msg) => return broken_stream(session, ctx, client, is_sse, at_boundary, msg).await,
+            Err(msg) => {
+                let e = GatewayError::Upstream(msg);
+                return broken_stream(session, ctx, client, is_sse, at_boundary, e).await;
+            }
         };
         let tracker = ctx.accounting.stream.as_mut();
-        let data = match &mut mode {
+        let data = match &mut *mode {
             BodyMode::Plain => Ok(burst.data.clone()),
             BodyMode::Collect(body) => {
                 collect(body, burst.data.as_ref());
@@ -443,19 +330,14 @@ async fn pump(
         let data = match data {
             Ok(data) => data,
             Err(e) => {
-                let leftover = match &mut mode {
-                    BodyMode::Translate(t) => t.leftover.take(),
-                    _ => None,
-                };
-                if let Some(d) = leftover {
+                if let Some(d) = mode.take_leftover() {
                     at_boundary = ends_event(&d);
                     if session.write_response_body(Some(d), false).await.is_err() {
                         ctx.upstream.client_gone = true;
                         return Ok(());
                     }
                 }
-                return broken_stream(session, ctx, client, is_sse, at_boundary, e.to_string())
-                    .await;
+                return broken_stream(session, ctx, client, is_sse, at_boundary, e).await;
             }
         };
         if let Some(d) = &data {
@@ -468,7 +350,7 @@ async fn pump(
             && session.write_response_body(data, burst.end).await.is_err()
         {
             ctx.upstream.client_gone = true;
-            if let BodyMode::Collect(body) = &mut mode {
+            if let BodyMode::Collect(body) = &mut *mode {
                 // The provider produced the whole answer anyway: read the rest (bounded) so
                 // its usage is billed.
                 if !burst.end {
@@ -485,10 +367,11 @@ async fn pump(
             return Ok(());
         }
         if let Some(msg) = burst.error {
-            return broken_stream(session, ctx, client, is_sse, at_boundary, msg).await;
+            let e = GatewayError::Upstream(msg);
+            return broken_stream(session, ctx, client, is_sse, at_boundary, e).await;
         }
         if burst.end {
-            if let BodyMode::Collect(body) = &mode {
+            if let BodyMode::Collect(body) = &*mode {
                 settle_whole(ctx, &answer, body);
                 if ctx.cache.wants_answer() {
                     ctx.cache.answer = body.as_ref().map(|b| b.clone().freeze());
@@ -498,18 +381,6 @@ async fn pump(
                 .release_http_session(answer.session, &answer.peer, Some(POOL_IDLE))
                 .await;
             return Ok(());
-        }
-    }
-}
-
-/// Keep a whole answer's bytes to read its usage, up to `MAX_COLLECTED_BODY`; past that the
-/// body is no longer valid JSON to read, so collecting stops for good.
-fn collect(body: &mut Option<BytesMut>, data: Option<&Bytes>) {
-    if let (Some(b), Some(d)) = (body.as_mut(), data) {
-        if b.len() + d.len() <= MAX_COLLECTED_BODY {
-            b.extend_from_slice(d);
-        } else {
-            *body = None;
         }
     }
 }
@@ -541,10 +412,9 @@ async fn broken_stream(
     client: ApiFormat,
     is_sse: bool,
     at_boundary: bool,
-    message: String,
+    error: GatewayError,
 ) -> Result<(), GatewayError> {
-    log::warn!("request {}: {message}", ctx.request_id);
-    let error = GatewayError::Upstream(message);
+    log::warn!("request {}: {error}", ctx.request_id);
     ctx.upstream.error_code = Some(error.code());
     if is_sse {
         let event = error.sse_event(client);
@@ -625,11 +495,11 @@ async fn read_all(answer: &mut Answer, max: usize, truncate: bool) -> Result<Byt
 }
 
 /// What one client write carries: every chunk the provider had already delivered.
-struct Burst {
-    data: Option<Bytes>,
-    end: bool,
+pub(super) struct Burst {
+    pub(super) data: Option<Bytes>,
+    pub(super) end: bool,
     /// The answer broke after `data`.
-    error: Option<String>,
+    pub(super) error: Option<String>,
 }
 
 /// Wait (up to the idle timeout) for the next chunk, then take every chunk already ready.
@@ -697,7 +567,7 @@ fn internal(e: Box<pingora::Error>) -> GatewayError {
     GatewayError::Internal(e.to_string())
 }
 
-fn translate_error(e: TranslateError) -> GatewayError {
+pub(super) fn translate_error(e: TranslateError) -> GatewayError {
     match e {
         TranslateError::Invalid(m) => GatewayError::InvalidRequest(m),
         TranslateError::Upstream(m) => GatewayError::Upstream(m),

@@ -114,29 +114,35 @@ fn directives(headers: &http::HeaderMap) -> (bool, bool) {
     (no_cache, no_store)
 }
 
-/// Look the request up. `Ok(true)`: answered from the cache (nothing more to do).
+/// The request's cache key when a cache is configured, computed on the body as the client
+/// sent it, before redaction: two prompts that redact alike must never share an answer.
+pub fn digest(snapshot: &Snapshot, ctx: &RequestCtx, request: &ParsedRequest) -> Option<[u8; 32]> {
+    snapshot.cache.as_ref()?;
+    let (route, key, model) = (
+        ctx.admission.route?,
+        ctx.admission.key.as_ref()?,
+        ctx.admission.model.as_ref()?,
+    );
+    Some(cache_key(&key.name, route.format(), model, &request.json))
+}
+
+/// Look the request up under `digest` (from `digest`). `Ok(true)`: answered from the cache.
 pub async fn lookup(
     state: &State,
     snapshot: &Snapshot,
     session: &mut Session,
     ctx: &mut RequestCtx,
     request: &ParsedRequest,
+    digest: Option<[u8; 32]>,
 ) -> Result<bool, GatewayError> {
-    let Some(config) = &snapshot.cache else {
-        return Ok(false);
-    };
-    let (Some(route), Some(key), Some(model)) = (
-        ctx.admission.route,
-        ctx.admission.key.clone(),
-        ctx.admission.model.clone(),
-    ) else {
+    let (Some(config), Some(route), Some(digest)) = (&snapshot.cache, ctx.admission.route, digest)
+    else {
         return Ok(false);
     };
     let (no_cache, no_store) = directives(&session.req_header().headers);
     if no_store || (request.stream && !config.streaming) {
         return Ok(record(ctx, Status::Bypass));
     }
-    let digest = cache_key(&key.name, route.format(), &model, &request.json);
     if !request.stream {
         ctx.cache.key = Some(digest);
         ctx.cache.ttl_s = config.ttl_s;

@@ -53,6 +53,7 @@ pub struct RequestCtx {
     /// What the request reserved against limits and budgets, until it is settled.
     pub quota: super::quota::Quota,
     pub cache: super::cached::CacheState,
+    pub redaction: super::screen::Redaction,
     _in_flight: InFlight,
 }
 
@@ -94,6 +95,7 @@ impl RequestCtx {
             accounting: Default::default(),
             quota: Default::default(),
             cache: Default::default(),
+            redaction: Default::default(),
             _in_flight: InFlight::enter(),
         }
     }

@@ -8,11 +8,13 @@
 
 pub mod admission;
 mod answer;
+mod body;
 mod cached;
 mod context;
 mod exchange;
 mod quota;
 mod respond;
+mod screen;
 mod settle;
 
 pub use answer::scrub;
@@ -88,12 +90,14 @@ impl Gateway {
             Route::Unknown => return Err(GatewayError::RouteNotFound(path)),
         };
         let raw = admission::read_body(session, snapshot.max_body_bytes).await?;
-        let request = admission::parse(route, raw)?;
+        let mut request = admission::parse(route, raw)?;
         ctx.admission.stream = request.stream;
         let model = admission::resolve_model(&snapshot, &key, &request.model)?;
         ctx.admission.model = Some(model.name.clone());
         ctx.accounting.enabled = self.accounting;
-        if cached::lookup(&self.state, &snapshot, session, ctx, &request).await? {
+        let digest = cached::digest(&snapshot, ctx, &request);
+        screen::request(&snapshot, ctx, &mut request)?;
+        if cached::lookup(&self.state, &snapshot, session, ctx, &request, digest).await? {
             return Ok(());
         }
         quota::admit(&self.state, &snapshot, &key, model, &request, ctx).await?;
@@ -194,6 +198,7 @@ impl ProxyHttp for Gateway {
     ) {
         settle::settle(ctx).await;
         quota::settle(&self.state, ctx).await;
+        screen::record(&ctx.redaction.counts);
         let status = session
             .response_written()
             .map(|r| r.status.as_u16())
