@@ -4,7 +4,7 @@
 # that is already there.
 set -euo pipefail
 
-declare -A PACKAGE=([cmake]=cmake [cc]=gcc [c++]=g++ [make]=make [pkg-config]=pkg-config [nginx]=nginx-light [wrk]=wrk [redis-server]=redis-server [python3]=python3 [curl]=curl)
+declare -A PACKAGE=([cmake]=cmake [cc]=gcc [c++]=g++ [make]=make [pkg-config]=pkg-config [nginx]=nginx-light [wrk]=wrk [redis-server]=redis-server [promtool]=prometheus [python3]=python3 [curl]=curl)
 missing=()
 for cmd in cmake cc c++ make "$@"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${PACKAGE[$cmd]:-$cmd}")

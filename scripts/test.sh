@@ -3,7 +3,7 @@
 # Anthropic Python SDKs) and the benches in test mode. Installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh python3 redis-server
+scripts/setup.sh python3 redis-server promtool
 if ! python3 -c 'import openai, anthropic' 2>/dev/null; then
   echo "installing the OpenAI and Anthropic Python SDKs from PyPI" >&2
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore openai anthropic \

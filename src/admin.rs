@@ -19,6 +19,7 @@ pub struct AdminApp {
     pub config: Arc<ArcSwap<Snapshot>>,
     pub state: Arc<State>,
     pub health: Arc<Health>,
+    pub reloader: Arc<crate::reload::Reloader>,
 }
 
 fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -47,6 +48,25 @@ impl ServeHttp for AdminApp {
             "/readyz" => json_reply(503, json!({ "status": "no provider enabled and healthy" })),
             p if p.starts_with("/admin/") && !authorized(session, &snapshot) => {
                 json_reply(401, json!({ "error": "admin token required" }))
+            }
+            "/admin/reload" if session.req_header().method != http::Method::POST => {
+                json_reply(405, json!({ "error": "POST /admin/reload" }))
+            }
+            "/admin/reload" => {
+                let reloader = self.reloader.clone();
+                match tokio::task::spawn_blocking(move || reloader.reload("POST /admin/reload"))
+                    .await
+                {
+                    Ok(report) if report.applied => json_reply(
+                        200,
+                        json!({ "status": "ok", "needs_restart": report.needs_restart, "warnings": report.warnings }),
+                    ),
+                    Ok(report) => json_reply(
+                        422,
+                        json!({ "status": "error", "problems": report.problems }),
+                    ),
+                    Err(e) => json_reply(500, json!({ "status": "error", "problems": [e.to_string()] })),
+                }
             }
             "/admin/usage" => {
                 let query = session.req_header().uri.query().unwrap_or("").to_string();

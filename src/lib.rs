@@ -2,6 +2,7 @@
 //! `server` (how the process is assembled).
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod net;
 pub mod providers;
 pub mod proxy;
 pub mod redact;
+pub mod reload;
 pub mod resolve;
 pub mod routing;
 pub mod secret;

@@ -37,6 +37,8 @@ pub struct Metrics {
     pub redactions_total: IntCounterVec,
     pub guardrail_blocks_total: IntCounterVec,
     pub guardrail_flags_total: IntCounterVec,
+    pub config_reloads_total: IntCounterVec,
+    pub audit_dropped_total: prometheus::IntCounter,
 }
 
 /// Built on first use; `init` forces that at startup so nothing can fail on the request path.
@@ -156,8 +158,20 @@ fn build() -> Metrics {
         "Requests a guardrail in flag mode let through and marked, by rule.",
         &["rule"],
     );
+    let config_reloads_total = counter(
+        "tollgate_config_reloads_total",
+        "Configuration reloads, by result (ok, error).",
+        &["result"],
+    );
+    let audit_dropped_total = prometheus::IntCounter::new(
+        "tollgate_audit_dropped_total",
+        "Audit records dropped because the writer's channel was full.",
+    )
+    .expect("valid metric");
     let registry = Registry::new();
-    let all: [Box<dyn Collector>; 16] = [
+    let all: [Box<dyn Collector>; 18] = [
+        Box::new(config_reloads_total.clone()),
+        Box::new(audit_dropped_total.clone()),
         Box::new(guardrail_flags_total.clone()),
         Box::new(redactions_total.clone()),
         Box::new(guardrail_blocks_total.clone()),
@@ -196,6 +210,8 @@ fn build() -> Metrics {
         redactions_total,
         guardrail_blocks_total,
         guardrail_flags_total,
+        config_reloads_total,
+        audit_dropped_total,
     }
 }
 

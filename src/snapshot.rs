@@ -32,6 +32,10 @@ pub struct Snapshot {
     pub cache: Option<CacheConfig>,
     /// The prompt-injection guardrail and what a hit does, when it is on.
     pub injection_guard: Option<(Arc<crate::redact::InjectionGuard>, GuardAction)>,
+    /// Audit records carry bodies (`audit.include_bodies`).
+    pub audit_bodies: bool,
+    /// Reload when the file changes (`server.watch_config`).
+    pub watch_config: bool,
 }
 
 pub struct Model {
@@ -227,6 +231,8 @@ impl Snapshot {
             on_error: config.state.on_error,
             cache: config.cache.clone().filter(|c| c.enabled),
             injection_guard,
+            audit_bodies: config.audit.as_ref().is_some_and(|a| a.include_bodies),
+            watch_config: config.server.watch_config,
         })
     }
 

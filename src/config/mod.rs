@@ -15,11 +15,6 @@ pub use limits::{
 };
 pub use validate::Problem;
 
-/// Sections and fields that later capabilities own. They are recognised by name so that a
-/// misspelling is still an unknown-field error, but setting one is refused with a clear
-/// message rather than accepted and silently not enforced.
-type NotYetSupported = Option<serde_yaml::Value>;
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -42,7 +37,7 @@ pub struct Config {
     pub redaction: Option<crate::redact::RedactionConfig>,
     pub guardrails: Option<crate::redact::GuardrailsConfig>,
     pub cache: Option<CacheConfig>,
-    pub audit: NotYetSupported,
+    pub audit: Option<AuditConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -312,6 +307,28 @@ pub struct KeyConfig {
     pub budget: Option<BudgetConfig>,
     /// The redaction policy of this key (`off`: none); absent: `redaction.default_policy`.
     pub redaction: Option<String>,
+}
+
+/// `audit:` the audit log.
+#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// A file (appended to; its directory is created), or `-` for standard output.
+    pub path: String,
+    /// Request and whole-answer bodies in the records, after redaction.
+    pub include_bodies: bool,
+    /// Records waiting for the writer before new ones are dropped (extension).
+    pub buffer: usize,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            path: "logs/audit.jsonl".into(),
+            include_bodies: false,
+            buffer: 65_536,
+        }
+    }
 }
 
 /// A parsed and validated configuration, with the warnings validation produced.

@@ -112,10 +112,20 @@ fn settings_of_capabilities_not_built_yet_are_refused_not_ignored() {
         errors(&yaml),
         ["cache.semantic: the semantic cache is not supported by this version yet"]
     );
-    let yaml = format!("{MINIMAL}audit: {{ path: x }}\n");
+    let yaml = format!("{MINIMAL}audit: {{ path: '', buffer: 0 }}\n");
     assert_eq!(
         errors(&yaml),
-        ["audit: this section is not supported by this version yet"]
+        [
+            "audit.path: must name a file, or - for standard output",
+            "audit.buffer: must be at least 1"
+        ]
+    );
+    let yaml = format!("{MINIMAL}keys_extra: 1\n");
+    assert!(errors(&yaml)[0].contains("keys_extra"));
+    let yaml = MINIMAL.replace("key: tg-dev }", "key: tg-dev, redaction: nosuch }");
+    assert_eq!(
+        errors(&yaml),
+        ["keys[0].redaction: no redaction policy named \"nosuch\" (redaction.policies)"]
     );
 }
 

@@ -50,7 +50,7 @@ impl Report {
 pub fn validate(config: &Config) -> Report {
     let mut r = Report::default();
     server(config, &mut r);
-    not_yet(config, &mut r);
+    audit_and_health_checks(config, &mut r);
     let providers = providers(&config.providers, &mut r);
     let models = models(config, &providers, &mut r);
     keys(&config.keys, &models, &mut r);
@@ -131,12 +131,6 @@ fn server(config: &Config, r: &mut Report) {
     if s.max_body_bytes == 0 {
         r.error("server.max_body_bytes", "must be at least 1");
     }
-    if s.watch_config {
-        r.error(
-            "server.watch_config",
-            "configuration reload is not supported by this version yet",
-        );
-    }
 }
 
 fn check_addr(path: &str, addr: &str, r: &mut Report) {
@@ -148,12 +142,14 @@ fn check_addr(path: &str, addr: &str, r: &mut Report) {
     }
 }
 
-/// Settings recognised by name whose capability is not built yet: refused, never ignored.
-fn not_yet(config: &Config, r: &mut Report) {
-    let sections = [("audit", config.audit.is_some())];
-    for (name, present) in sections {
-        if present {
-            r.error(name, "this section is not supported by this version yet");
+/// The audit log's and the providers' health checks' values.
+fn audit_and_health_checks(config: &Config, r: &mut Report) {
+    if let Some(a) = &config.audit {
+        if a.path.is_empty() {
+            r.error("audit.path", "must name a file, or - for standard output");
+        }
+        if a.buffer == 0 {
+            r.error("audit.buffer", "must be at least 1");
         }
     }
     for (i, p) in config.providers.iter().enumerate() {

@@ -130,7 +130,7 @@ pub async fn forward(
         } else {
             BodyMode::Plain
         }
-    } else if ctx.accounting.enabled || ctx.cache.wants_answer() {
+    } else if ctx.accounting.enabled || ctx.keeps_answer() {
         BodyMode::Collect(Some(BytesMut::new()))
     } else {
         BodyMode::Plain
@@ -238,8 +238,8 @@ async fn whole_answer(
     connector
         .release_http_session(answer.session, &answer.peer, Some(POOL_IDLE))
         .await;
-    if ctx.cache.wants_answer() {
-        ctx.cache.answer = Some(translated.clone());
+    if ctx.keeps_answer() {
+        ctx.upstream.answer = Some(translated.clone());
     }
     let ct = http::HeaderValue::from_static("application/json");
     write_whole(session, ctx, 200, Some(ct), translated).await
@@ -373,8 +373,8 @@ async fn pump_bursts(
         if burst.end {
             if let BodyMode::Collect(body) = &*mode {
                 settle_whole(ctx, &answer, body);
-                if ctx.cache.wants_answer() {
-                    ctx.cache.answer = body.as_ref().map(|b| b.clone().freeze());
+                if ctx.keeps_answer() {
+                    ctx.upstream.answer = body.as_ref().map(|b| b.clone().freeze());
                 }
             }
             connector

@@ -42,8 +42,6 @@ pub struct CacheState {
     /// Where this request's answer is stored, when it is to be.
     key: Option<[u8; 32]>,
     ttl_s: u64,
-    /// The complete answer to store, as the client received it.
-    pub answer: Option<Bytes>,
 }
 
 impl CacheState {
@@ -198,7 +196,7 @@ async fn write_stream(session: &mut Session, ctx: &RequestCtx, body: Bytes) -> p
 
 /// Store the request's answer if it is complete and to be stored (in `logging`).
 pub async fn store(state: &State, ctx: &mut RequestCtx, status: u16) {
-    let (Some(key), Some(body)) = (ctx.cache.key.take(), ctx.cache.answer.take()) else {
+    let (Some(key), Some(body)) = (ctx.cache.key.take(), ctx.upstream.answer.clone()) else {
         return;
     };
     let complete = status == 200 && ctx.upstream.error_code.is_none();

@@ -54,6 +54,8 @@ pub struct RequestCtx {
     pub quota: super::quota::Quota,
     pub cache: super::cached::CacheState,
     pub redaction: super::screen::Redaction,
+    /// With `audit.include_bodies`: the request as forwarded (after redaction).
+    pub audit_request: Option<bytes::Bytes>,
     _in_flight: InFlight,
 }
 
@@ -82,9 +84,16 @@ pub struct UpstreamOutcome {
     pub waited: std::time::Duration,
     /// When the first byte of the answer's body went to the client.
     pub first_byte_at: Option<Instant>,
+    /// A complete whole answer as the client received it, kept for the cache or the audit log.
+    pub answer: Option<bytes::Bytes>,
 }
 
 impl RequestCtx {
+    /// Whether a whole answer is kept once sent (to be cached, or audited with its body).
+    pub fn keeps_answer(&self) -> bool {
+        self.cache.wants_answer() || self.audit_request.is_some()
+    }
+
     pub fn new(request_id: String) -> Self {
         RequestCtx {
             started: Instant::now(),
@@ -96,6 +105,7 @@ impl RequestCtx {
             quota: Default::default(),
             cache: Default::default(),
             redaction: Default::default(),
+            audit_request: None,
             _in_flight: InFlight::enter(),
         }
     }

@@ -8,6 +8,7 @@
 
 pub mod admission;
 mod answer;
+mod audit_record;
 mod body;
 mod cached;
 mod context;
@@ -97,6 +98,9 @@ impl Gateway {
         ctx.accounting.enabled = self.accounting;
         let digest = cached::digest(&snapshot, ctx, &request);
         screen::request(&snapshot, ctx, &mut request)?;
+        if snapshot.audit_bodies {
+            ctx.audit_request = Some(request.raw.clone());
+        }
         if cached::lookup(&self.state, &snapshot, session, ctx, &request, digest).await? {
             return Ok(());
         }
@@ -204,6 +208,9 @@ impl ProxyHttp for Gateway {
             .map(|r| r.status.as_u16())
             .unwrap_or(0);
         cached::store(&self.state, ctx, status).await;
+        if crate::audit::enabled() {
+            crate::audit::record(audit_record::build(ctx, status));
+        }
         // An answer that broke after its head went out counts as failed, whatever its status.
         let broken =
             (200..300).contains(&status) && ctx.upstream.error_code == Some("upstream_error");

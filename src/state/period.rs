@@ -39,6 +39,20 @@ pub fn current(period: Period, unix_s: u64) -> (String, Option<u64>) {
     }
 }
 
+/// `2026-11-22T08:30:00.123Z`: a Unix time in milliseconds as RFC 3339, UTC.
+pub fn rfc3339_ms(unix_ms: u64) -> String {
+    let secs = unix_ms / 1000;
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let t = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t / 3600,
+        t % 3600 / 60,
+        t % 60,
+        unix_ms % 1000
+    )
+}
+
 /// (year, month 1-12, day 1-31) of a day count since 1970-01-01.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -86,6 +100,12 @@ mod tests {
             ("2026-11".into(), Some(1_796_083_200))
         );
         assert_eq!(current(Period::Total, SUNDAY), ("total".into(), None));
+    }
+
+    #[test]
+    fn timestamps_in_rfc3339() {
+        assert_eq!(rfc3339_ms(1_795_336_200_123), "2026-11-22T08:30:00.123Z");
+        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
     }
 
     #[test]

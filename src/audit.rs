@@ -1,0 +1,239 @@
+//! The audit log: one JSON object per line per request, written by one writer thread fed
+//! through a bounded channel. The request path only tries to send: it never waits on the
+//! disk, and a record that finds the channel full is dropped and counted in
+//! `tollgate_audit_dropped_total` (sized so that it does not happen at load-test rates).
+//!
+//! The writer flushes whenever the channel goes quiet (at most `FLUSH_EVERY` after a record),
+//! on `flush` (graceful shutdown) and before reopening the file (`reopen`, on SIGHUP, for log
+//! rotation). `-` writes to standard output.
+
+use crate::metrics::METRICS;
+use once_cell::sync::OnceCell;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::time::Duration;
+
+/// One request, as the interface doc lists its fields.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Record {
+    pub ts: String,
+    pub request_id: String,
+    pub key: Option<String>,
+    pub team: Option<String>,
+    pub route: &'static str,
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    pub upstream_model: Option<String>,
+    pub stream: bool,
+    /// The HTTP status the client received (0: none was sent).
+    pub status: u16,
+    pub attempts: u32,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// `provider`, `estimate`, `mixed` (input and output from different sources), or null.
+    pub token_source: Option<&'static str>,
+    pub cost_usd: f64,
+    pub latency_ms: f64,
+    pub ttft_ms: Option<f64>,
+    pub overhead_ms: f64,
+    /// `hit`, `miss`, `bypass`, or null without a cache.
+    pub cache: Option<&'static str>,
+    /// Entity to count, both directions (never a value).
+    pub redactions: BTreeMap<String, u32>,
+    /// `prompt_injection:blocked` or `prompt_injection:flagged`.
+    pub guardrail: Option<String>,
+    /// The error code the client received, or that ended its stream.
+    pub error: Option<&'static str>,
+    /// `client_gone` when the client left before its answer was complete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<&'static str>,
+    /// With `audit.include_bodies`: the request as forwarded (after redaction).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<String>,
+    /// With `audit.include_bodies`: a whole answer as the client received it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<String>,
+}
+
+enum Message {
+    Record(Box<Record>),
+    /// Flush, then acknowledge.
+    Flush(SyncSender<()>),
+    /// Flush, then write to this path from now on.
+    Reopen(PathBuf),
+}
+
+/// The handle the request path sends through.
+pub struct Audit {
+    tx: SyncSender<Message>,
+}
+
+static AUDIT: OnceCell<Audit> = OnceCell::new();
+
+/// Quiet time after which the writer flushes what it buffered.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+/// Start the writer for `path` with room for `capacity` records in flight. Once per process;
+/// later calls (a reload naming another path) reopen instead.
+pub fn start(path: &str, capacity: usize) -> Result<(), String> {
+    if AUDIT.get().is_some() {
+        reopen(path);
+        return Ok(());
+    }
+    let sink = Sink::open(path)?;
+    let (tx, rx) = sync_channel(capacity.max(1));
+    std::thread::Builder::new()
+        .name("tollgate-audit".into())
+        .spawn(move || write_loop(rx, sink))
+        .map_err(|e| format!("audit writer: {e}"))?;
+    let _ = AUDIT.set(Audit { tx });
+    Ok(())
+}
+
+/// Whether an audit log is being written.
+pub fn enabled() -> bool {
+    AUDIT.get().is_some()
+}
+
+/// Hand a record to the writer without waiting; dropped (and counted) when the channel is full.
+pub fn record(r: Record) {
+    let Some(a) = AUDIT.get() else {
+        return;
+    };
+    match a.tx.try_send(Message::Record(Box::new(r))) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+            METRICS.audit_dropped_total.inc();
+        }
+    }
+}
+
+/// Write out everything sent so far (graceful shutdown); waits up to `limit`.
+pub fn flush(limit: Duration) {
+    let Some(a) = AUDIT.get() else {
+        return;
+    };
+    let (ack_tx, ack_rx) = sync_channel(1);
+    if a.tx.send(Message::Flush(ack_tx)).is_ok() {
+        let _ = ack_rx.recv_timeout(limit);
+    }
+}
+
+/// Flush and reopen the file (SIGHUP, for log rotation), at `path`.
+pub fn reopen(path: &str) {
+    if let Some(a) = AUDIT.get() {
+        let _ = a.tx.send(Message::Reopen(PathBuf::from(path)));
+    }
+}
+
+enum Sink {
+    Stdout(std::io::BufWriter<std::io::Stdout>),
+    File(std::io::BufWriter<std::fs::File>),
+}
+
+impl Sink {
+    fn open(path: &str) -> Result<Sink, String> {
+        if path == "-" {
+            return Ok(Sink::Stdout(std::io::BufWriter::new(std::io::stdout())));
+        }
+        let path = PathBuf::from(path);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| format!("audit log {}: {e}", dir.display()))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| format!("audit log {}: {e}", path.display()))?;
+        Ok(Sink::File(std::io::BufWriter::with_capacity(64 * 1024, file)))
+    }
+
+    fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            Sink::Stdout(w) => w,
+            Sink::File(w) => w,
+        }
+    }
+}
+
+fn write_loop(rx: Receiver<Message>, mut sink: Sink) {
+    let mut dirty = false;
+    loop {
+        let message = match rx.recv_timeout(FLUSH_EVERY) {
+            Ok(m) => m,
+            Err(RecvTimeoutError::Timeout) => {
+                if dirty {
+                    flush_sink(&mut sink);
+                    dirty = false;
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                flush_sink(&mut sink);
+                return;
+            }
+        };
+        match message {
+            Message::Record(r) => {
+                let w = sink.writer();
+                let written = serde_json::to_writer(&mut *w, &r)
+                    .map_err(std::io::Error::other)
+                    .and_then(|()| w.write_all(b"\n"));
+                if let Err(e) = written {
+                    log::error!("audit log: cannot write a record: {e}");
+                }
+                dirty = true;
+            }
+            Message::Flush(ack) => {
+                flush_sink(&mut sink);
+                dirty = false;
+                let _ = ack.send(());
+            }
+            Message::Reopen(path) => {
+                flush_sink(&mut sink);
+                dirty = false;
+                match Sink::open(&path.to_string_lossy()) {
+                    Ok(s) => sink = s,
+                    Err(e) => log::error!("{e}; still writing to the previous file"),
+                }
+            }
+        }
+    }
+}
+
+fn flush_sink(sink: &mut Sink) {
+    if let Err(e) = sink.writer().flush() {
+        log::error!("audit log: cannot flush: {e}");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_serialise_with_every_field_of_the_interface() {
+        let r = Record {
+            ts: "2026-11-22T08:30:00.000Z".into(),
+            request_id: "tg-1".into(),
+            route: "chat_completions",
+            redactions: [("email".to_string(), 2)].into(),
+            ..Record::default()
+        };
+        let v: serde_json::Value = serde_json::to_value(&r).unwrap();
+        for field in [
+            "ts", "request_id", "key", "team", "route", "model", "provider", "upstream_model",
+            "stream", "status", "attempts", "input_tokens", "output_tokens", "token_source",
+            "cost_usd", "latency_ms", "ttft_ms", "overhead_ms", "cache", "redactions",
+            "guardrail", "error",
+        ] {
+            assert!(v.get(field).is_some(), "{field} missing from {v}");
+        }
+        assert_eq!(v["redactions"]["email"], 2);
+        assert!(v.get("request_body").is_none());
+    }
+}
