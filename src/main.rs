@@ -81,7 +81,9 @@ fn main() -> ExitCode {
                 upgrade: args.upgrade,
                 daemon: args.daemon,
             };
-            match tollgate::server::run(opts) {
+            let result = tollgate::server::run(opts);
+            tollgate::lifecycle::release_pid_file();
+            match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(message) => {
                     eprintln!("{message}");

@@ -43,6 +43,12 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
     })?;
     let config = loaded.config;
     logging::init(&config.server.log);
+    crate::lifecycle::set_paths(
+        &config.server.pid_file,
+        &config.server.upgrade_sock,
+        opts.upgrade,
+        opts.daemon,
+    );
     for w in &loaded.warnings {
         log::warn!("{}: {w}", opts.config_path.display());
     }

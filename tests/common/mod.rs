@@ -444,3 +444,120 @@ impl Drop for RedisServer {
         self.stop();
     }
 }
+
+/// A process started with `tollgate run --upgrade` on a running gateway's configuration file
+/// (same ports, `pid_file` and `upgrade_sock`): it waits on the upgrade socket and takes the
+/// listening sockets over when the old process gets SIGQUIT. Killed when dropped.
+pub struct Successor {
+    child: Child,
+    pub api: SocketAddr,
+    pub admin: SocketAddr,
+    pub metrics: SocketAddr,
+    sock: PathBuf,
+    log: PathBuf,
+}
+
+impl Gateway {
+    /// The configuration file this gateway runs on.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("tollgate.yaml")
+    }
+
+    /// `server.pid_file` of this gateway's configuration.
+    pub fn pid_file(&self) -> PathBuf {
+        self.dir.path().join("pid")
+    }
+
+    /// `server.upgrade_sock` of this gateway's configuration.
+    pub fn upgrade_sock(&self) -> PathBuf {
+        self.dir.path().join("upgrade.sock")
+    }
+
+    /// Start `tollgate run --upgrade -c <this gateway's file>`, logging to `<dir>/<log_name>`.
+    pub fn spawn_upgrade(&self, log_name: &str) -> Successor {
+        let log = self.dir.path().join(log_name);
+        let conf = self.config_path();
+        let child = spawn_gateway(
+            &["run", "--upgrade", "-c", conf.to_str().expect("utf-8 path")],
+            &log,
+            &[],
+        );
+        Successor {
+            child,
+            api: self.api,
+            admin: self.admin,
+            metrics: self.metrics,
+            sock: self.upgrade_sock(),
+            log,
+        }
+    }
+}
+
+/// Whether a process listens on the Unix socket at `path` (`/proc/net/unix`; Linux).
+pub fn unix_socket_listening(path: &std::path::Path) -> bool {
+    tollgate::lifecycle::unix_socket_listening(path).unwrap_or(false)
+}
+
+impl Successor {
+    /// Wait until it listens on the upgrade socket, ready for the old process's sockets; false
+    /// when it exited first or after `limit`.
+    pub async fn wait_listening_for_sockets(&mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            if unix_socket_listening(&self.sock) {
+                return true;
+            }
+            let exited = self.child.try_wait().ok().flatten().is_some();
+            if exited || Instant::now() > deadline {
+                eprintln!("new gateway log:\n{}", self.log_text());
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.api)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_none()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill {sig} failed");
+    }
+
+    /// Wait for the process to exit by itself; `None` after `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Successor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
