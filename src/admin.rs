@@ -65,7 +65,10 @@ impl ServeHttp for AdminApp {
                         422,
                         json!({ "status": "error", "problems": report.problems }),
                     ),
-                    Err(e) => json_reply(500, json!({ "status": "error", "problems": [e.to_string()] })),
+                    Err(e) => json_reply(
+                        500,
+                        json!({ "status": "error", "problems": [e.to_string()] }),
+                    ),
                 }
             }
             "/admin/usage" => {

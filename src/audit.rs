@@ -141,14 +141,18 @@ impl Sink {
         }
         let path = PathBuf::from(path);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| format!("audit log {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("audit log {}: {e}", dir.display()))?;
         }
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .map_err(|e| format!("audit log {}: {e}", path.display()))?;
-        Ok(Sink::File(std::io::BufWriter::with_capacity(64 * 1024, file)))
+        Ok(Sink::File(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            file,
+        )))
     }
 
     fn writer(&mut self) -> &mut dyn Write {
@@ -226,10 +230,28 @@ mod tests {
         };
         let v: serde_json::Value = serde_json::to_value(&r).unwrap();
         for field in [
-            "ts", "request_id", "key", "team", "route", "model", "provider", "upstream_model",
-            "stream", "status", "attempts", "input_tokens", "output_tokens", "token_source",
-            "cost_usd", "latency_ms", "ttft_ms", "overhead_ms", "cache", "redactions",
-            "guardrail", "error",
+            "ts",
+            "request_id",
+            "key",
+            "team",
+            "route",
+            "model",
+            "provider",
+            "upstream_model",
+            "stream",
+            "status",
+            "attempts",
+            "input_tokens",
+            "output_tokens",
+            "token_source",
+            "cost_usd",
+            "latency_ms",
+            "ttft_ms",
+            "overhead_ms",
+            "cache",
+            "redactions",
+            "guardrail",
+            "error",
         ] {
             assert!(v.get(field).is_some(), "{field} missing from {v}");
         }

@@ -51,7 +51,13 @@ mod tests {
             split_request_id("request tg-0123-0000000a: provider p attempt 1 failed: x"),
             (Some("tg-0123-0000000a"), "provider p attempt 1 failed: x")
         );
-        assert_eq!(split_request_id("reload rejected: x"), (None, "reload rejected: x"));
-        assert_eq!(split_request_id("request counts: 3"), (None, "request counts: 3"));
+        assert_eq!(
+            split_request_id("reload rejected: x"),
+            (None, "reload rejected: x")
+        );
+        assert_eq!(
+            split_request_id("request counts: 3"),
+            (None, "request counts: 3")
+        );
     }
 }

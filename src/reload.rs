@@ -84,15 +84,24 @@ impl Reloader {
         let report = self.load();
         if report.applied {
             *last = current;
-            METRICS.config_reloads_total.with_label_values(&["ok"]).inc();
-            log::info!("configuration reloaded ({cause}) from {}", self.path.display());
+            METRICS
+                .config_reloads_total
+                .with_label_values(&["ok"])
+                .inc();
+            log::info!(
+                "configuration reloaded ({cause}) from {}",
+                self.path.display()
+            );
             for field in &report.needs_restart {
                 log::warn!(
                     "reload ({cause}): {field} changed; the running value stays until an upgrade (tollgate run --upgrade)"
                 );
             }
         } else {
-            METRICS.config_reloads_total.with_label_values(&["error"]).inc();
+            METRICS
+                .config_reloads_total
+                .with_label_values(&["error"])
+                .inc();
             log::error!(
                 "reload ({cause}) rejected; the running configuration keeps serving:\n{}",
                 report.problems.join("\n")

@@ -36,6 +36,11 @@ pub struct Snapshot {
     pub audit_bodies: bool,
     /// Reload when the file changes (`server.watch_config`).
     pub watch_config: bool,
+    /// The semantic cache, when it and the exact cache are enabled.
+    pub semantic: Option<crate::cache::semantic::SemanticConfig>,
+    /// Where the gateway's own API answers on loopback (the first `server.listen`), for the
+    /// requests it makes to itself.
+    pub self_addr: Option<SocketAddr>,
 }
 
 pub struct Model {
@@ -233,6 +238,28 @@ impl Snapshot {
             injection_guard,
             audit_bodies: config.audit.as_ref().is_some_and(|a| a.include_bodies),
             watch_config: config.server.watch_config,
+            semantic: config
+                .cache
+                .as_ref()
+                .filter(|c| c.enabled)
+                .and_then(|c| c.semantic.clone())
+                .filter(|s| s.enabled),
+            self_addr: config
+                .server
+                .listen
+                .addresses()
+                .first()
+                .and_then(|a| a.parse::<SocketAddr>().ok())
+                .map(|mut a| {
+                    if a.ip().is_unspecified() {
+                        a.set_ip(if a.is_ipv4() {
+                            std::net::Ipv4Addr::LOCALHOST.into()
+                        } else {
+                            std::net::Ipv6Addr::LOCALHOST.into()
+                        });
+                    }
+                    a
+                }),
         })
     }
 

@@ -27,7 +27,10 @@ async fn a_hundred_reloads_under_load_fail_no_request() {
         chunk_delay_ms: 2,
         ..MockConfig::default()
     };
-    let (a, b) = (Upstream::start(config.clone()).await, Upstream::start(config).await);
+    let (a, b) = (
+        Upstream::start(config.clone()).await,
+        Upstream::start(config).await,
+    );
     let first = body(&a.base_url(), &b.base_url(), "a", 1_000_000);
     let second = body(&a.base_url(), &b.base_url(), "b", 2_000_000);
     let gw = Gateway::start(&first).await;
@@ -62,7 +65,11 @@ async fn a_hundred_reloads_under_load_fail_no_request() {
                         Err(_) => false,
                     },
                     Ok(r) => {
-                        eprintln!("status {}: {}", r.status(), r.text().await.unwrap_or_default());
+                        eprintln!(
+                            "status {}: {}",
+                            r.status(),
+                            r.text().await.unwrap_or_default()
+                        );
                         false
                     }
                     Err(e) => {
@@ -87,8 +94,11 @@ async fn a_hundred_reloads_under_load_fail_no_request() {
         applied += 1;
         if i == 50 {
             // A broken file in the middle: rejected, traffic unharmed.
-            std::fs::write(&file, format!("{server_section}{next}  - {{ name: typo, kee: x }}\n"))
-                .unwrap();
+            std::fs::write(
+                &file,
+                format!("{server_section}{next}  - {{ name: typo, kee: x }}\n"),
+            )
+            .unwrap();
             let r = client.post(&reload).send().await.unwrap();
             assert_eq!(r.status(), 422);
             let problems = r.text().await.unwrap();
@@ -110,10 +120,16 @@ async fn a_hundred_reloads_under_load_fail_no_request() {
     );
     assert_eq!(failed, 0);
     assert_eq!(applied, 100);
-    assert!(ok as f64 / elapsed >= 200.0, "{ok} requests in {elapsed:.1} s");
+    assert!(
+        ok as f64 / elapsed >= 200.0,
+        "{ok} requests in {elapsed:.1} s"
+    );
     // Both routes served: the reloads really changed where `m` goes.
     assert!(!a.requests().is_empty() && !b.requests().is_empty());
     let metrics = gw.metrics_text().await;
-    assert!(metrics.contains("tollgate_config_reloads_total{result=\"ok\"} 100"), "{metrics}");
+    assert!(
+        metrics.contains("tollgate_config_reloads_total{result=\"ok\"} 100"),
+        "{metrics}"
+    );
     assert!(metrics.contains("tollgate_config_reloads_total{result=\"error\"} 1"));
 }

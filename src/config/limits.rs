@@ -100,8 +100,8 @@ pub struct CacheConfig {
     pub max_entries: usize,
     /// A cached answer is replayed as SSE to a streaming request.
     pub streaming: bool,
-    /// The semantic cache: recognised by name, not supported by this version yet.
-    pub semantic: Option<serde_yaml::Value>,
+    /// The semantic cache (see `cache::semantic`).
+    pub semantic: Option<crate::cache::semantic::SemanticConfig>,
 }
 
 impl Default for CacheConfig {
@@ -159,11 +159,18 @@ pub(super) fn check(config: &super::Config, errors: &mut Vec<super::Problem>) {
         if c.max_entries == 0 {
             err("cache.max_entries".into(), "must be at least 1");
         }
-        if c.semantic.is_some() {
-            err(
-                "cache.semantic".into(),
-                "the semantic cache is not supported by this version yet",
-            );
+        if let Some(s) = &c.semantic {
+            for (path, message) in crate::cache::semantic::problems(s) {
+                errors.push(Problem::new(path, message));
+            }
+            if !s.embedding_model.trim().is_empty()
+                && !config.models.iter().any(|m| m.name == s.embedding_model)
+            {
+                errors.push(Problem::new(
+                    "cache.semantic.embedding_model",
+                    format!("no model named {:?}", s.embedding_model),
+                ));
+            }
         }
     }
 }

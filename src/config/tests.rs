@@ -107,10 +107,14 @@ fn settings_of_capabilities_not_built_yet_are_refused_not_ignored() {
         errors(&yaml),
         ["prices.m.output: must be a number of USD per 1M tokens, 0 or more"]
     );
-    let yaml = format!("{MINIMAL}cache: {{ semantic: {{ enabled: true }} }}\n");
+    let yaml =
+        format!("{MINIMAL}cache: {{ semantic: {{ embedding_model: embedz, threshold: 2 }} }}\n");
     assert_eq!(
         errors(&yaml),
-        ["cache.semantic: the semantic cache is not supported by this version yet"]
+        [
+            "cache.semantic.threshold: must be a cosine similarity above 0 and at most 1",
+            "cache.semantic.embedding_model: no model named \"embedz\""
+        ]
     );
     let yaml = format!("{MINIMAL}audit: {{ path: '', buffer: 0 }}\n");
     assert_eq!(

@@ -14,15 +14,17 @@ pub fn build(ctx: &RequestCtx, status: u16) -> Record {
         (Source::Estimate, Source::Estimate) => "estimate",
         _ => "mixed",
     });
-    let guardrail = ctx.redaction.guardrail.map(|(rule, blocked)| {
-        format!("{rule}:{}", if blocked { "blocked" } else { "flagged" })
-    });
+    let guardrail = ctx
+        .redaction
+        .guardrail
+        .map(|(rule, blocked)| format!("{rule}:{}", if blocked { "blocked" } else { "flagged" }));
     let since_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     let started_ms = since_epoch.saturating_sub(elapsed.as_millis() as u64);
-    let text = |b: &Option<bytes::Bytes>| b.as_ref().map(|b| String::from_utf8_lossy(b).into_owned());
+    let text =
+        |b: &Option<bytes::Bytes>| b.as_ref().map(|b| String::from_utf8_lossy(b).into_owned());
     Record {
         ts: crate::state::period::rfc3339_ms(started_ms),
         request_id: ctx.request_id.clone(),
@@ -45,7 +47,7 @@ pub fn build(ctx: &RequestCtx, status: u16) -> Record {
             .first_byte_at
             .map(|t| ms(t.duration_since(ctx.started))),
         overhead_ms: ms(elapsed.saturating_sub(ctx.upstream.waited)),
-        cache: ctx.cache.status.map(|s| s.label()),
+        cache: ctx.cache.status.map(|s| s.header()),
         redactions: ctx.redaction.counts.by_entity(),
         guardrail,
         error: ctx.upstream.error_code,

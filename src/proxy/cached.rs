@@ -22,14 +22,26 @@ use pingora_proxy::Session;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Hit,
+    /// Answered by the semantic cache (a similar question of the same scope).
+    SemanticHit,
     Miss,
     Bypass,
 }
 
 impl Status {
+    /// The `x-tollgate-cache` header's value (and the audit record's `cache`).
+    pub fn header(self) -> &'static str {
+        match self {
+            Status::SemanticHit => "semantic-hit",
+            other => other.label(),
+        }
+    }
+
+    /// The `result` label of `tollgate_cache_requests_total`.
     pub fn label(self) -> &'static str {
         match self {
             Status::Hit => "hit",
+            Status::SemanticHit => "semantic_hit",
             Status::Miss => "miss",
             Status::Bypass => "bypass",
         }
@@ -42,25 +54,29 @@ pub struct CacheState {
     /// Where this request's answer is stored, when it is to be.
     key: Option<[u8; 32]>,
     ttl_s: u64,
+    /// The semantic cache's scope and the question's embedding, to store the answer under.
+    pub semantic: Option<([u8; 32], Vec<f32>)>,
+    /// The similarity of a semantic hit, for its header.
+    pub similarity: Option<f32>,
 }
 
 impl CacheState {
     /// Whether the answer should be kept for storing.
     pub fn wants_answer(&self) -> bool {
-        self.key.is_some()
+        self.key.is_some() || self.semantic.is_some()
     }
 }
 
 /// A stored answer: which provider and model produced it, and the client-format body.
-struct Entry {
-    provider: String,
-    upstream_model: String,
-    body: Bytes,
+pub struct Entry {
+    pub provider: String,
+    pub upstream_model: String,
+    pub body: Bytes,
 }
 
 const ENTRY_VERSION: u8 = 1;
 
-fn encode(e: &Entry) -> Bytes {
+pub fn encode(e: &Entry) -> Bytes {
     let mut b =
         BytesMut::with_capacity(5 + e.provider.len() + e.upstream_model.len() + e.body.len());
     b.put_u8(ENTRY_VERSION);
@@ -76,7 +92,7 @@ fn encode(e: &Entry) -> Bytes {
     b.freeze()
 }
 
-fn decode(mut b: Bytes) -> Option<Entry> {
+pub fn decode(mut b: Bytes) -> Option<Entry> {
     fn string(b: &mut Bytes) -> Option<String> {
         let len = usize::from(u16::from_be_bytes([*b.first()?, *b.get(1)?]));
         let s = b.get(2..2 + len)?.to_vec();
@@ -151,30 +167,47 @@ pub async fn lookup(
     let Some(entry) = state.cache_get(&digest).await.and_then(decode) else {
         return Ok(record(ctx, Status::Miss));
     };
-    // Answered here: nothing is to be stored again.
-    ctx.cache.key = None;
-    record(ctx, Status::Hit);
-    ctx.upstream.provider = Some(entry.provider);
-    ctx.upstream.upstream_model = Some(entry.upstream_model);
-    let written = if request.stream {
+    Ok(serve(session, ctx, request, route.format(), entry, Status::Hit).await)
+}
+
+/// Answer with a stored entry, whole or replayed as SSE to a streaming request, as `status`
+/// (a hit of either cache). `false` when it cannot be replayed (then nothing was written).
+pub async fn serve(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    request: &ParsedRequest,
+    format: crate::translate::ApiFormat,
+    entry: Entry,
+    status: Status,
+) -> bool {
+    let wire = if request.stream {
         let include_usage = request.include_usage();
         let events = serde_json::from_slice(&entry.body)
             .ok()
-            .and_then(|whole| replay::replay(route.format(), &whole, include_usage));
-        let Some(events) = events else {
-            // Not replayable after all (it should not happen): forward instead.
-            ctx.cache.status = Some(Status::Miss);
-            return Ok(false);
-        };
-        write_stream(session, ctx, Bytes::from(replay::encode_all(&events))).await
+            .and_then(|whole| replay::replay(format, &whole, include_usage));
+        match events {
+            Some(events) => Some(Bytes::from(replay::encode_all(&events))),
+            // Not replayable (it should not happen): the request is forwarded instead.
+            None => return false,
+        }
     } else {
-        respond::json(session, ctx, 200, entry.body).await
+        None
+    };
+    // Answered here: nothing is to be stored again.
+    ctx.cache.key = None;
+    ctx.cache.semantic = None;
+    record(ctx, status);
+    ctx.upstream.provider = Some(entry.provider);
+    ctx.upstream.upstream_model = Some(entry.upstream_model);
+    let written = match wire {
+        Some(sse) => write_stream(session, ctx, sse).await,
+        None => respond::json(session, ctx, 200, entry.body).await,
     };
     ctx.upstream.first_byte_at = Some(std::time::Instant::now());
     if written.is_err() {
         ctx.upstream.client_gone = true;
     }
-    Ok(true)
+    true
 }
 
 fn record(ctx: &mut RequestCtx, status: Status) -> bool {

@@ -13,9 +13,11 @@ mod body;
 mod cached;
 mod context;
 mod exchange;
+mod loopback;
 mod quota;
 mod respond;
 mod screen;
+mod semantic;
 mod settle;
 
 pub use answer::scrub;
@@ -102,6 +104,9 @@ impl Gateway {
             ctx.audit_request = Some(request.raw.clone());
         }
         if cached::lookup(&self.state, &snapshot, session, ctx, &request, digest).await? {
+            return Ok(());
+        }
+        if semantic::lookup(&self.state, &snapshot, session, ctx, &request).await {
             return Ok(());
         }
         quota::admit(&self.state, &snapshot, &key, model, &request, ctx).await?;
@@ -208,6 +213,9 @@ impl ProxyHttp for Gateway {
             .map(|r| r.status.as_u16())
             .unwrap_or(0);
         cached::store(&self.state, ctx, status).await;
+        if let Some(snapshot) = ctx.snapshot.clone() {
+            semantic::store(&self.state, &snapshot, ctx, status).await;
+        }
         if crate::audit::enabled() {
             crate::audit::record(audit_record::build(ctx, status));
         }

@@ -22,7 +22,10 @@ pub fn header(status: u16, ctx: &RequestCtx) -> pingora::Result<ResponseHeader> 
     }
     resp.insert_header("x-tollgate-attempts", ctx.upstream.attempts.to_string())?;
     if let Some(status) = ctx.cache.status {
-        resp.insert_header("x-tollgate-cache", status.label())?;
+        resp.insert_header("x-tollgate-cache", status.header())?;
+    }
+    if let Some(similarity) = ctx.cache.similarity {
+        resp.insert_header("x-tollgate-similarity", format!("{similarity:.4}"))?;
     }
     if let Some(h) = ctx.quota.headers {
         let pairs = [

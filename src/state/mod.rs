@@ -174,4 +174,61 @@ pub trait Backend: Send + Sync {
     /// A cached entry, if one is stored and not expired.
     async fn cache_get(&self, key: &[u8; 32]) -> Result<Option<Bytes>, StateError>;
     async fn cache_put(&self, key: &[u8; 32], value: Bytes, ttl_s: u64) -> Result<(), StateError>;
+
+    /// Share a semantic-cache entry with other instances. `Ok(false)`: this backend shares
+    /// nothing (the local index is all there is).
+    async fn semantic_publish(
+        &self,
+        _entry: &SharedEntry,
+        _ttl_s: u64,
+    ) -> Result<bool, StateError> {
+        Ok(false)
+    }
+
+    /// The entries of `scope` shared after `since_ms` (Unix ms), oldest first.
+    async fn semantic_since(
+        &self,
+        _scope: &[u8; 32],
+        _since_ms: u64,
+        _ttl_s: u64,
+    ) -> Result<Vec<SharedEntry>, StateError> {
+        Ok(Vec::new())
+    }
+}
+
+/// A semantic-cache entry as instances share it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedEntry {
+    /// Unique across instances.
+    pub id: String,
+    pub scope: [u8; 32],
+    /// When it was stored, Unix ms.
+    pub at_ms: u64,
+    pub vector: Vec<f32>,
+    pub payload: Bytes,
+}
+
+impl SharedEntry {
+    /// `[dimensions: u32][vector: f32 × dimensions][payload]`, little-endian.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4 + self.vector.len() * 4 + self.payload.len());
+        out.extend_from_slice(&(self.vector.len() as u32).to_le_bytes());
+        for x in &self.vector {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        out.extend_from_slice(&self.payload);
+        out
+    }
+
+    /// The vector and payload of `encode`'s bytes; `None` when they are not that.
+    pub fn decode(bytes: &[u8]) -> Option<(Vec<f32>, Bytes)> {
+        let dim = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+        let end = 4 + dim.checked_mul(4)?;
+        let raw = bytes.get(4..end)?;
+        let vector = raw
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        Some((vector, Bytes::copy_from_slice(bytes.get(end..)?)))
+    }
 }

@@ -7,7 +7,9 @@
 //! Keys are built inside the scripts, so this backend wants one Redis (or a primary with
 //! replicas), not Redis Cluster.
 
-use super::{Ask, Backend, Figures, Limit, Outcome, Remaining, StateError, Verdict, LEASE_MS};
+use super::{
+    Ask, Backend, Figures, Limit, Outcome, Remaining, SharedEntry, StateError, Verdict, LEASE_MS,
+};
 use async_trait::async_trait;
 use bytes::Bytes;
 use once_cell::sync::OnceCell;
@@ -219,6 +221,99 @@ impl Backend for Redis {
             .map_err(|_| StateError::Timeout)?
             .map_err(backend)
     }
+
+    /// The entry under `tg:sem:e:<id>` (expiring with it), its id in the scope's sorted set.
+    async fn semantic_publish(&self, entry: &SharedEntry, ttl_s: u64) -> Result<bool, StateError> {
+        let mut conn = self.conn()?;
+        let scope_key = semantic_scope_key(&entry.scope);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("SET")
+            .arg(format!("tg:sem:e:{}", entry.id))
+            .arg(entry.encode())
+            .arg("EX")
+            .arg(ttl_s)
+            .ignore()
+            .cmd("ZADD")
+            .arg(&scope_key)
+            .arg(entry.at_ms)
+            .arg(&entry.id)
+            .ignore()
+            .cmd("EXPIRE")
+            .arg(&scope_key)
+            .arg(ttl_s)
+            .ignore();
+        tokio::time::timeout(self.timeout, pipe.query_async::<()>(&mut conn))
+            .await
+            .map_err(|_| StateError::Timeout)?
+            .map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn semantic_since(
+        &self,
+        scope: &[u8; 32],
+        since_ms: u64,
+        ttl_s: u64,
+    ) -> Result<Vec<SharedEntry>, StateError> {
+        let mut conn = self.conn()?;
+        let scope_key = semantic_scope_key(scope);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZREMRANGEBYSCORE")
+            .arg(&scope_key)
+            .arg("-inf")
+            .arg(now_ms.saturating_sub(ttl_s * 1000))
+            .ignore()
+            .cmd("ZRANGEBYSCORE")
+            .arg(&scope_key)
+            .arg(format!("({since_ms}"))
+            .arg("+inf")
+            .arg("WITHSCORES");
+        let (ids,): (Vec<(String, u64)>,) =
+            tokio::time::timeout(self.timeout, pipe.query_async(&mut conn))
+                .await
+                .map_err(|_| StateError::Timeout)?
+                .map_err(backend)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut mget = redis::cmd("MGET");
+        for (id, _) in &ids {
+            mget.arg(format!("tg:sem:e:{id}"));
+        }
+        let values: Vec<Option<Vec<u8>>> =
+            tokio::time::timeout(self.timeout, mget.query_async(&mut conn))
+                .await
+                .map_err(|_| StateError::Timeout)?
+                .map_err(backend)?;
+        Ok(ids
+            .into_iter()
+            .zip(values)
+            .filter_map(|((id, at_ms), value)| {
+                let (vector, payload) = SharedEntry::decode(&value?)?;
+                Some(SharedEntry {
+                    id,
+                    scope: *scope,
+                    at_ms,
+                    vector,
+                    payload,
+                })
+            })
+            .collect())
+    }
+}
+
+/// `tg:sem:<scope hex>`: the scope's entry ids scored by when they were stored.
+fn semantic_scope_key(scope: &[u8; 32]) -> String {
+    let mut s = String::from("tg:sem:");
+    for b in scope {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
 }
 
 fn cache_key(key: &[u8; 32]) -> String {

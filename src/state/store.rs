@@ -2,7 +2,10 @@
 //! `state.on_error` applied in one place. It lives outside the configuration snapshot, so
 //! counters, budgets and the cache survive a reload.
 
-use super::{memory::Memory, redis::Redis, Ask, Backend, Figures, Outcome, StateError, Verdict};
+use super::{
+    memory::Memory, redis::Redis, Ask, Backend, Figures, Outcome, SharedEntry, StateError, Verdict,
+};
+use crate::cache::semantic::{Hit, SemanticConfig, SharedIndex};
 use crate::config::{OnError, StateConfig};
 use crate::error::GatewayError;
 use crate::metrics::METRICS;
@@ -12,6 +15,11 @@ use std::time::Duration;
 
 pub struct State {
     backend: Box<dyn Backend>,
+    /// The semantic cache's entries on this node, built on first use (its bounds are the
+    /// configuration's at that moment: changing them takes a restart).
+    semantic: once_cell::sync::OnceCell<SharedIndex>,
+    /// Per scope, the newest shared entry already in `semantic` (Unix ms).
+    synced: std::sync::Mutex<std::collections::HashMap<[u8; 32], u64>>,
     /// Unix seconds of the last warning about the backend, so an outage warns once per
     /// interval, not once per request.
     last_warning: AtomicU64,
@@ -38,6 +46,8 @@ impl State {
     pub fn with_backend(backend: Box<dyn Backend>) -> State {
         State {
             backend,
+            semantic: once_cell::sync::OnceCell::new(),
+            synced: Default::default(),
             last_warning: AtomicU64::new(0),
         }
     }
@@ -104,6 +114,64 @@ impl State {
         }
     }
 
+    fn index(&self, cfg: &SemanticConfig) -> &SharedIndex {
+        self.semantic.get_or_init(|| {
+            SharedIndex::new(cfg.max_entries, std::time::Duration::from_secs(cfg.ttl_s))
+        })
+    }
+
+    /// The best stored answer of `scope` whose question is at least `cfg.threshold` similar
+    /// to `query`. With a shared backend, the scope's entries stored elsewhere since the last
+    /// look are fetched first; a backend failure only means fewer entries to search.
+    pub async fn semantic_search(
+        &self,
+        cfg: &SemanticConfig,
+        scope: &[u8; 32],
+        query: &[f32],
+    ) -> Option<Hit> {
+        let index = self.index(cfg);
+        let since = self
+            .synced
+            .lock()
+            .ok()
+            .and_then(|s| s.get(scope).copied())
+            .unwrap_or(0);
+        match self.backend.semantic_since(scope, since, cfg.ttl_s).await {
+            Ok(entries) => {
+                let now_ms = unix_ms();
+                let now = std::time::Instant::now();
+                let mut newest = since;
+                for e in entries {
+                    newest = newest.max(e.at_ms);
+                    // Its age elsewhere counts against its time to live here too.
+                    let age = std::time::Duration::from_millis(now_ms.saturating_sub(e.at_ms));
+                    let stored = now.checked_sub(age).unwrap_or(now);
+                    let _ = index.insert(e.scope, e.vector, e.payload, stored);
+                }
+                if let Ok(mut s) = self.synced.lock() {
+                    s.insert(*scope, newest);
+                }
+            }
+            Err(e) => self.failed(&e),
+        }
+        index.search(scope, query, cfg.threshold, std::time::Instant::now())
+    }
+
+    /// Keep an answer under its question's embedding: shared through the backend when it
+    /// shares (every instance then fetches it), else in this node's index.
+    pub async fn semantic_store(&self, cfg: &SemanticConfig, entry: SharedEntry) {
+        match self.backend.semantic_publish(&entry, cfg.ttl_s).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let now = std::time::Instant::now();
+                let _ = self
+                    .index(cfg)
+                    .insert(entry.scope, entry.vector, entry.payload, now);
+            }
+            Err(e) => self.failed(&e),
+        }
+    }
+
     fn failed(&self, e: &StateError) {
         METRICS
             .state_backend_errors_total
@@ -126,4 +194,11 @@ impl State {
             );
         }
     }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
