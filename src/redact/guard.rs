@@ -155,12 +155,18 @@ pub fn normalise(text: &str) -> String {
         Space,
         Punct,
     }
-    let mut runs: Vec<(Kind, String)> = Vec::new();
-    for c in text
-        .chars()
-        .filter(|c| !invisible(*c))
-        .flat_map(char::to_lowercase)
-    {
+    /// A run of characters of one kind in `chars`: kind, byte range, characters.
+    struct Run {
+        kind: Kind,
+        start: usize,
+        end: usize,
+        count: usize,
+    }
+    // One buffer for the transformed text and one for the words, ranges into them: no
+    // allocation per run or word (a 32 KB prompt has thousands of each).
+    let mut chars = String::with_capacity(text.len());
+    let mut runs: Vec<Run> = Vec::new();
+    let mut add = |c: char| {
         let c = unleet(c);
         let kind = if c.is_alphanumeric() {
             Kind::Word
@@ -169,53 +175,86 @@ pub fn normalise(text: &str) -> String {
         } else {
             Kind::Punct
         };
+        let start = chars.len();
+        chars.push(c);
         match runs.last_mut() {
-            Some((k, s)) if *k == kind => s.push(c),
-            _ => runs.push((kind, c.to_string())),
+            Some(r) if r.kind == kind => {
+                r.end = chars.len();
+                r.count += 1;
+            }
+            _ => runs.push(Run {
+                kind,
+                start,
+                end: chars.len(),
+                count: 1,
+            }),
+        }
+    };
+    if text.is_ascii() {
+        // The common case, byte by byte: no invisible characters, no multi-character
+        // lower-casing, and `char::from` of an ASCII byte is free.
+        for &b in text.as_bytes() {
+            add(char::from(b.to_ascii_lowercase()));
+        }
+    } else {
+        for c in text.chars().filter(|c| !invisible(*c)) {
+            if c.is_ascii() {
+                add(c.to_ascii_lowercase());
+            } else {
+                c.to_lowercase().for_each(&mut add);
+            }
         }
     }
-    let single = |r: Option<&(Kind, String)>| match r {
-        Some((Kind::Word, s)) => Some(s.chars().count() == 1),
+    let single = |r: Option<&Run>| match r {
+        Some(r) if r.kind == Kind::Word => Some(r.count == 1),
         _ => None,
     };
-    let mut words: Vec<String> = Vec::new();
-    let mut cur = String::new();
-    for (i, (kind, s)) in runs.iter().enumerate() {
-        match kind {
-            Kind::Word => cur.push_str(s),
-            Kind::Space => words.extend((!cur.is_empty()).then(|| std::mem::take(&mut cur))),
+    // Words: (byte range in `word_text`, characters).
+    let mut word_text = String::with_capacity(chars.len());
+    let mut words: Vec<(usize, usize, usize)> = Vec::new();
+    let (mut cur_start, mut cur_count) = (0, 0);
+    let mut end_word = |word_text: &String, cur_start: &mut usize, cur_count: &mut usize| {
+        if *cur_count > 0 {
+            words.push((*cur_start, word_text.len(), *cur_count));
+        }
+        *cur_start = word_text.len();
+        *cur_count = 0;
+    };
+    for (i, r) in runs.iter().enumerate() {
+        match r.kind {
+            Kind::Word => {
+                word_text.push_str(chars.get(r.start..r.end).unwrap_or_default());
+                cur_count += r.count;
+            }
+            Kind::Space => end_word(&word_text, &mut cur_start, &mut cur_count),
             Kind::Punct => {
                 let prev = i.checked_sub(1).and_then(|p| single(runs.get(p)));
                 let next = single(runs.get(i + 1));
                 let glue = matches!((prev, next), (Some(a), Some(b)) if a || b);
-                if !glue && !cur.is_empty() {
-                    words.push(std::mem::take(&mut cur));
+                if !glue {
+                    end_word(&word_text, &mut cur_start, &mut cur_count);
                 }
             }
         }
     }
-    if !cur.is_empty() {
-        words.push(cur);
-    }
-    let mut out = String::new();
+    end_word(&word_text, &mut cur_start, &mut cur_count);
+    let text_of = |w: &(usize, usize, usize)| word_text.get(w.0..w.1).unwrap_or_default();
+    let mut out = String::with_capacity(word_text.len() + words.len());
     let mut i = 0;
-    while let Some(w) = words.get(i) {
+    while i < words.len() {
         let run = words
             .get(i..)
             .unwrap_or_default()
             .iter()
-            .take_while(|w| w.chars().count() == 1)
+            .take_while(|w| w.2 == 1)
             .count();
-        let (piece, step) = if run >= 3 {
-            let joined: String = words.get(i..i + run).unwrap_or_default().concat();
-            (joined, run)
-        } else {
-            (w.clone(), 1)
-        };
         if !out.is_empty() {
             out.push(' ');
         }
-        out.push_str(&piece);
+        let step = if run >= 3 { run } else { 1 };
+        for w in words.get(i..i + step).unwrap_or_default() {
+            out.push_str(text_of(w));
+        }
         i += step;
     }
     out
