@@ -248,14 +248,20 @@ fn bad_vectors_are_rejected() {
     assert_eq!(ix.dim(), Some(5));
 }
 
-/// The ring of rows against a plain list: many inserts, evictions, expiries and scopes,
-/// and every live entry is found as itself, every removed one is not.
+/// The ring of rows (and of codes) against a plain list: many inserts, evictions, expiries
+/// and scopes, and every live entry is found as itself, every removed one is not. Exactly,
+/// then in two stages with scopes of more than `RERANK` entries.
 #[test]
 fn ring_storage_matches_a_plain_model() {
+    ring_storage_matches_a_plain_model_with(37, usize::MAX);
+    ring_storage_matches_a_plain_model_with(300, 0);
+}
+
+fn ring_storage_matches_a_plain_model_with(max: usize, exact_up_to: usize) {
     let dim = 24;
-    let max = 37;
-    let mut ix = VectorIndex::new(max, TTL);
+    let mut ix = VectorIndex::with_exact_limit(max, TTL, exact_up_to);
     let mut rng = Rng(42);
+    let mut largest = 0;
     let t0 = Instant::now();
     // (scope, vector, payload, inserted at)
     let mut model: VecDeque<(Scope, Vec<f32>, Bytes, Instant)> = VecDeque::new();
@@ -271,6 +277,7 @@ fn ring_storage_matches_a_plain_model() {
             model.pop_front();
         }
         assert_eq!(ix.len(), model.len(), "step {i}");
+        largest = largest.max(ix.partitions.get(&s).map_or(0, |p| p.entries.len()));
         if i % 97 == 0 {
             for (s, v, p, _) in &model {
                 let hit = ix.search(s, v, 0.999, now).unwrap();
@@ -286,6 +293,8 @@ fn ring_storage_matches_a_plain_model() {
         }
     }
     assert!(ix.memory_bytes() < 4 * max * (dim * 4 + 200) + 4096);
+    // In the two-stage run, scopes grew past `RERANK` entries: candidates were chosen.
+    assert!(exact_up_to > 0 || largest > RERANK, "{largest}");
 }
 
 #[test]
@@ -300,9 +309,9 @@ fn memory_is_about_the_vectors() {
             .unwrap();
     }
     let per_entry = (ix.memory_bytes() - empty) / 1000;
-    // 6 KiB of vector, with growth slack of at most a doubling.
-    assert!(per_entry >= dim * 4, "{per_entry}");
-    assert!(per_entry < 2 * dim * 4 + 200, "{per_entry}");
+    // 6 KiB of vector and 192 bytes of sign code, with growth slack of at most a doubling.
+    assert!(per_entry >= dim * 4 + dim / 8, "{per_entry}");
+    assert!(per_entry < 2 * (dim * 4 + dim / 8) + 200, "{per_entry}");
     // The storage shrinks when entries go.
     let full = ix.memory_bytes();
     ix.purge(now + TTL);
@@ -366,4 +375,140 @@ fn a_poisoned_shared_index_misses_then_starts_afresh() {
         hit_payload(ix.search(&scope(1), &unit(4, 1), 0.9, now)),
         Some(payload("b"))
     );
+}
+
+/// `v + scale × noise` for a random `noise`, normalised.
+fn perturbed(rng: &mut Rng, v: &[f32], scale: f32) -> Vec<f32> {
+    let mut noise = rng.vector(v.len());
+    assert!(normalise(&mut noise));
+    let mut q: Vec<f32> = v.iter().zip(&noise).map(|(x, n)| x + scale * n).collect();
+    assert!(normalise(&mut q));
+    q
+}
+
+#[test]
+fn sign_codes() {
+    let mut code = [0u64; 2];
+    let mut v = vec![-1.0; 70];
+    v[0] = 1.0;
+    v[63] = 0.5;
+    v[64] = 2.0;
+    v[69] = f32::MIN_POSITIVE;
+    encode(&v, &mut code);
+    assert_eq!(code, [1 | 1 << 63, 1 | 1 << 5]);
+    assert_eq!(code_words(70), 2);
+    assert_eq!(code_words(1536), 24);
+    // A positive scale changes nothing; zero counts as negative.
+    let mut scaled = [0u64; 2];
+    let mut v2: Vec<f32> = v.iter().map(|x| x * 1e-3).collect();
+    v2[1] = 0.0;
+    encode(&v2, &mut scaled);
+    assert_eq!(scaled, code);
+    assert_eq!(hamming(&code, &scaled), 0);
+    assert_eq!(hamming(&code, &[0, 0]), 4);
+    assert_eq!(hamming(&[u64::MAX; 3], &[0; 3]), 192);
+}
+
+/// Near-duplicates among 10,000 random vectors in one scope, searched in two stages: every
+/// query finds its source, with the exact similarity, as the exact search does; a query
+/// near nothing misses.
+#[test]
+fn two_stage_search_finds_what_exact_search_finds() {
+    let dim = 256;
+    let n = 10_000;
+    let mut ix = VectorIndex::new(n, TTL);
+    let mut rng = Rng(2024);
+    let now = Instant::now();
+    let mut sources = Vec::new();
+    for i in 0..n {
+        let mut v = rng.vector(dim);
+        ix.insert(scope(1), v.clone(), Bytes::from(i.to_string()), now)
+            .unwrap();
+        if i % 50 == 0 {
+            assert!(normalise(&mut v));
+            sources.push((i, v));
+        }
+    }
+    assert!(ix.len() > ix.exact_limit());
+    assert_eq!(sources.len(), 200);
+    for (k, (i, v)) in sources.iter().enumerate() {
+        // Similarities from 0.995 down to 0.91.
+        let q = perturbed(&mut rng, v, 0.1 + 0.35 * k as f32 / 200.0);
+        let similarity = cosine(&q, v);
+        assert!(similarity > 0.9, "{similarity}");
+        let hit = ix.search(&scope(1), &q, 0.9, now).unwrap();
+        assert_eq!(hit.payload, Bytes::from(i.to_string()));
+        assert!((hit.similarity - similarity).abs() < 1e-5);
+        if k % 10 == 0 {
+            assert_eq!(Some(hit), ix.search_exact(&scope(1), &q, 0.9, now));
+        }
+    }
+    for _ in 0..10 {
+        let q = rng.vector(dim);
+        assert!(ix.search(&scope(1), &q, 0.9, now).is_none());
+        assert!(ix.search_exact(&scope(1), &q, 0.9, now).is_none());
+    }
+}
+
+/// Expired entries never fill the candidates, evicted ones are never found, and ties go to
+/// the newest, in two stages as exactly. (384 dimensions: a code width with its own loop;
+/// the other tests' widths take the loop over any number of words.)
+#[test]
+fn two_stage_search_respects_ttl_eviction_and_ties() {
+    let dim = 384;
+    let mut ix = VectorIndex::with_exact_limit(1000, TTL, 0);
+    let mut rng = Rng(5);
+    let t0 = Instant::now();
+    let x = rng.vector(dim);
+    // Twice `RERANK` copies of `x`, all at Hamming distance 0 from it, then others.
+    for k in 0..2 * RERANK {
+        ix.insert(scope(1), x.clone(), Bytes::from(format!("stale {k}")), t0)
+            .unwrap();
+    }
+    for _ in 0..200 {
+        ix.insert(scope(1), rng.vector(dim), Bytes::new(), t0)
+            .unwrap();
+    }
+    let t1 = t0 + Duration::from_secs(30);
+    let near = perturbed(&mut rng, &x, 0.2);
+    ix.insert(scope(1), near.clone(), payload("fresh"), t1)
+        .unwrap();
+    for _ in 0..200 {
+        ix.insert(scope(1), rng.vector(dim), Bytes::new(), t1)
+            .unwrap();
+    }
+    // The newest of the identical copies, though each ties with the others.
+    let hit = ix.search(&scope(1), &x, 0.9, t1).unwrap();
+    assert_eq!(
+        hit.payload,
+        Bytes::from(format!("stale {}", 2 * RERANK - 1))
+    );
+    assert_eq!(Some(hit), ix.search_exact(&scope(1), &x, 0.9, t1));
+    // Expired, not yet removed: the copies are skipped, the live near match found.
+    let later = t0 + TTL;
+    assert_eq!(ix.len(), 2 * RERANK + 401);
+    let hit = ix.search(&scope(1), &x, 0.9, later).unwrap();
+    assert_eq!(hit.payload, payload("fresh"));
+    assert!((hit.similarity - cosine(&near, &ix_unit(&x))).abs() < 1e-5);
+    assert_eq!(Some(hit), ix.search_exact(&scope(1), &x, 0.9, later));
+    assert!(ix.search(&scope(1), &x, 0.9, t1 + TTL).is_none());
+
+    // Eviction at the bound: the last 300 of 1,000 are found, the others not.
+    let mut ix = VectorIndex::with_exact_limit(300, TTL, 0);
+    let vectors: Vec<Vec<f32>> = (0..1000).map(|_| rng.vector(dim)).collect();
+    for (i, v) in vectors.iter().enumerate() {
+        ix.insert(scope(1), v.clone(), Bytes::from(i.to_string()), t0)
+            .unwrap();
+    }
+    assert_eq!(ix.len(), 300);
+    for (i, v) in vectors.iter().enumerate() {
+        let found = hit_payload(ix.search(&scope(1), v, 0.99, t0));
+        assert_eq!(found, (i >= 700).then(|| Bytes::from(i.to_string())), "{i}");
+    }
+}
+
+fn ix_unit(v: &[f32]) -> Vec<f32> {
+    let mut v = v.to_vec();
+    assert!(normalise(&mut v));
+    v
 }
