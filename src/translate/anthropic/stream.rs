@@ -26,6 +26,9 @@ pub struct StreamToOpenAi {
     usage: Usage,
     /// (Anthropic block index, OpenAI tool call index) of each tool_use block seen.
     tool_blocks: Vec<(u64, usize)>,
+    /// Blocks with no OpenAI counterpart (server tool use, thinking...): their deltas, JSON
+    /// input included, are dropped rather than taken for a malformed stream.
+    silent_blocks: Vec<u64>,
     finish_sent: bool,
     /// `[DONE]` or an error was emitted: nothing more is.
     done: bool,
@@ -41,6 +44,7 @@ impl StreamToOpenAi {
             created,
             usage: Usage::default(),
             tool_blocks: Vec::new(),
+            silent_blocks: Vec::new(),
             finish_sent: false,
             done: false,
         }
@@ -132,8 +136,9 @@ impl StreamTranslator for StreamToOpenAi {
                             None,
                         ));
                     }
-                    // thinking, redacted_thinking, server tool blocks: no counterpart.
-                    _ => {}
+                    // thinking, redacted_thinking, server tool use (a tool the provider runs
+                    // itself, e.g. web search) and its results: no counterpart.
+                    _ => self.silent_blocks.push(index),
                 }
             }
             "content_block_delta" => {
@@ -146,6 +151,7 @@ impl StreamTranslator for StreamToOpenAi {
                             out.push(self.chunk(json!({"content": text}), None));
                         }
                     }
+                    Some("input_json_delta") if self.silent_blocks.contains(&index) => {}
                     Some("input_json_delta") => {
                         let part = delta.and_then(|d| str_at(d, "partial_json")).unwrap_or("");
                         let k = self

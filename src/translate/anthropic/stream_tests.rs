@@ -466,3 +466,64 @@ fn chained_both_ways_the_content_survives() {
     assert_eq!(d[8]["usage"]["cache_read_input_tokens"], json!(5));
     assert_eq!(d[8]["usage"]["output_tokens"], json!(7));
 }
+
+#[test]
+fn server_tool_blocks_are_dropped_not_taken_for_a_broken_stream() {
+    // A web search the provider runs itself: its input arrives as input_json_delta on a
+    // server_tool_use block, which an OpenAI client has no counterpart for.
+    let events = vec![
+        a(
+            "message_start",
+            json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "content": [], "model": "claude", "stop_reason": null, "usage": {"input_tokens": 5, "output_tokens": 1}}}),
+        ),
+        a(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}}),
+        ),
+        a(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": "{\"query\": \"weather\"}"}}),
+        ),
+        a(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}),
+        ),
+        a(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}}),
+        ),
+        a(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "Sunny."}}),
+        ),
+        a(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 1}),
+        ),
+        a(
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 7}}),
+        ),
+        a("message_stop", json!({"type": "message_stop"})),
+    ];
+    let out = run(&mut StreamToOpenAi::new("m", false), &events);
+    let text: String = datas(&out)
+        .iter()
+        .filter_map(|d| {
+            d.pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(text, "Sunny.");
+    assert!(!datas(&out)
+        .iter()
+        .any(|d| d.pointer("/choices/0/delta/tool_calls").is_some()));
+    // A JSON delta for a block that never started is still a malformed stream.
+    let mut t = StreamToOpenAi::new("m", false);
+    let stray = a(
+        "content_block_delta",
+        json!({"type": "content_block_delta", "index": 5, "delta": {"type": "input_json_delta", "partial_json": "{}"}}),
+    );
+    assert!(t.on_event(&stray, &mut Vec::new()).is_err());
+}
