@@ -109,11 +109,7 @@ impl AdminApp {
                 json!({ "error": format!("no {scope} named {name:?}") }),
             );
         };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let ask = rules.ask(now);
+        let ask = rules.ask(crate::clock::unix_s());
         let f = match self.state.figures(&ask.id, &ask.period).await {
             Ok(f) => f,
             Err(e) => return json_reply(503, json!({ "error": e.to_string() })),

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod cache;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod lifecycle;

@@ -18,11 +18,7 @@ pub fn build(ctx: &RequestCtx, status: u16) -> Record {
         .redaction
         .guardrail
         .map(|(rule, blocked)| format!("{rule}:{}", if blocked { "blocked" } else { "flagged" }));
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let started_ms = since_epoch.saturating_sub(elapsed.as_millis() as u64);
+    let started_ms = crate::clock::unix_ms().saturating_sub(elapsed.as_millis() as u64);
     let text =
         |b: &Option<bytes::Bytes>| b.as_ref().map(|b| String::from_utf8_lossy(b).into_owned());
     Record {

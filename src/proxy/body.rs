@@ -152,13 +152,21 @@ impl Tap {
             }
             let mut rewrote = false;
             if let (false, Some(r)) = (hidden, self.redactor.as_mut()) {
-                for ev in &self.events {
-                    let before = self.rewritten.len();
+                for (i, ev) in self.events.iter().enumerate() {
                     match r.on_event(ev, &mut self.rewritten) {
-                        Ok(Rewrite::Unchanged) => self.rewritten.push(ev.clone()),
-                        Ok(Rewrite::Rewritten) => rewrote = true,
+                        // Kept as an event only once something in this range was rewritten;
+                        // until then the range's bytes go out as they came.
+                        Ok(Rewrite::Unchanged) if rewrote => self.rewritten.push(ev.clone()),
+                        Ok(Rewrite::Unchanged) => {}
+                        Ok(Rewrite::Rewritten) => {
+                            if !rewrote {
+                                let earlier = self.events.get(..i).unwrap_or_default();
+                                self.rewritten.splice(0..0, earlier.iter().cloned());
+                                rewrote = true;
+                            }
+                        }
                         Err(b) => {
-                            self.rewritten.truncate(before);
+                            self.rewritten.clear();
                             self.leftover = (!out.is_empty()).then(|| out.freeze());
                             return Err(blocked(b));
                         }
@@ -176,11 +184,11 @@ impl Tap {
                 }
                 out.extend_from_slice(&wire);
             } else {
-                self.rewritten.clear();
                 out.extend_from_slice(raw);
             }
             start = end;
         }
+        // Its allocation is kept for the next burst.
         self.ends = ends;
         self.ends.clear();
         if burst.end {
@@ -253,8 +261,8 @@ impl Translation {
                     result = Err(blocked(b));
                 }
             }
-            self.client.clear();
-            self.client.append(&mut redacted);
+            // The drained buffer is kept for the next burst.
+            std::mem::swap(&mut self.client, &mut redacted);
             self.redacted = redacted;
         }
         let mut wire = Vec::new();

@@ -38,13 +38,6 @@ pub struct RateHeaders {
 /// Prompts longer than this are tokenized on the blocking pool, not on a worker thread.
 const INLINE_ESTIMATE_BYTES: usize = 8 * 1024;
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// The scopes' rules of `key`: its own, then its team's.
 fn rules_of(snapshot: &Snapshot, key: &VirtualKey) -> Vec<Arc<Rules>> {
     let mut rules = Vec::with_capacity(2);
@@ -71,7 +64,7 @@ pub async fn admit(
     ctx: &mut RequestCtx,
 ) -> Result<(), GatewayError> {
     let rules = rules_of(snapshot, key);
-    let now = unix_now();
+    let now = crate::clock::unix_s();
     let scopes = rules.iter().map(|r| r.ask(now)).collect();
     let mut ask = Ask {
         request_id: ctx.request_id.clone(),

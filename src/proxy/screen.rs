@@ -112,11 +112,35 @@ pub fn record(counts: &Counts) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::redact::{Action, PolicyConfig};
+
+    fn policy(request: Action, response: Action) -> Arc<CompiledPolicy> {
+        let mut cfg = PolicyConfig::default();
+        cfg.request.email = request;
+        cfg.response.email = response;
+        Arc::new(CompiledPolicy::compile("p", &cfg, 128).unwrap())
+    }
 
     #[test]
     fn an_answer_needs_looking_at_only_with_a_response_policy_or_placeholders() {
         assert!(!Redaction::default().answer_active());
+        let mut r = Redaction {
+            policy: Some(policy(Action::Placeholder, Action::Off)),
+            ..Redaction::default()
+        };
+        assert!(
+            !r.answer_active(),
+            "a request-only policy leaves answers alone"
+        );
+        r.placeholders.assign("EMAIL", "a@b.example");
+        assert!(r.answer_active(), "placeholders must be restored");
+        let masked = Redaction {
+            policy: Some(policy(Action::Off, Action::Mask)),
+            ..Redaction::default()
+        };
+        assert!(masked.answer_active());
     }
 }

@@ -51,11 +51,14 @@ pub async fn lookup(
     else {
         return false;
     };
-    let Some(credential) = credential(session) else {
+    // The client's own key, presented to the gateway's own API the same way.
+    let Some(bearer) =
+        crate::auth::presented_key(&session.req_header().headers).map(|k| format!("Bearer {k}"))
+    else {
         return false;
     };
     let started = std::time::Instant::now();
-    let vector = embed(addr, &cfg.embedding_model, &question.text, &credential).await;
+    let vector = embed(addr, &cfg.embedding_model, &question.text, &bearer).await;
     ctx.upstream.waited += started.elapsed();
     let vector = match vector {
         Ok(v) => v,
@@ -91,27 +94,18 @@ pub async fn lookup(
     false
 }
 
-/// The client's own credential header, as it presented it.
-fn credential(session: &Session) -> Option<(String, String)> {
-    let headers = &session.req_header().headers;
-    ["authorization", "x-api-key"].iter().find_map(|name| {
-        let v = headers.get(*name)?.to_str().ok()?;
-        Some((name.to_string(), v.to_string()))
-    })
-}
-
 /// The embedding of `text` by the configured `model`, through the gateway's own API.
 async fn embed(
     addr: std::net::SocketAddr,
     model: &str,
     text: &str,
-    (name, value): &(String, String),
+    bearer: &str,
 ) -> Result<Vec<f32>, String> {
     let body = serde_json::json!({ "model": model, "input": text }).to_string();
     let (status, answer) = loopback::post_json(
         addr,
         "/v1/embeddings",
-        (name, value),
+        ("authorization", bearer),
         body.as_bytes(),
         EMBED_LIMIT,
     )
@@ -149,10 +143,7 @@ pub async fn store(state: &State, snapshot: &Snapshot, ctx: &mut RequestCtx, sta
         upstream_model: ctx.upstream.upstream_model.clone().unwrap_or_default(),
         body,
     });
-    let at_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let at_ms = crate::clock::unix_ms();
     let entry = SharedEntry {
         id: ctx.request_id.clone(),
         scope,

@@ -258,10 +258,7 @@ impl Backend for Redis {
     ) -> Result<Vec<SharedEntry>, StateError> {
         let mut conn = self.conn()?;
         let scope_key = semantic_scope_key(scope);
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let now_ms = crate::clock::unix_ms();
         let mut pipe = redis::pipe();
         pipe.cmd("ZREMRANGEBYSCORE")
             .arg(&scope_key)
@@ -309,18 +306,9 @@ impl Backend for Redis {
 
 /// `tg:sem:<scope hex>`: the scope's entry ids scored by when they were stored.
 fn semantic_scope_key(scope: &[u8; 32]) -> String {
-    let mut s = String::from("tg:sem:");
-    for b in scope {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
+    format!("tg:sem:{}", crate::cache::key::hex(scope))
 }
 
 fn cache_key(key: &[u8; 32]) -> String {
-    let mut s = String::with_capacity(5 + 64);
-    s.push_str("tg:c:");
-    for b in key {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
+    format!("tg:c:{}", crate::cache::key::hex(key))
 }

@@ -138,7 +138,7 @@ impl State {
             .unwrap_or(0);
         match self.backend.semantic_since(scope, since, cfg.ttl_s).await {
             Ok(entries) => {
-                let now_ms = unix_ms();
+                let now_ms = crate::clock::unix_ms();
                 let now = std::time::Instant::now();
                 let mut newest = since;
                 for e in entries {
@@ -177,10 +177,7 @@ impl State {
             .state_backend_errors_total
             .with_label_values(&[self.backend.name()])
             .inc();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let now = crate::clock::unix_s();
         let last = self.last_warning.load(Ordering::Relaxed);
         if now >= last + WARN_EVERY_S
             && self
@@ -194,11 +191,4 @@ impl State {
             );
         }
     }
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

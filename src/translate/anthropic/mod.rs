@@ -120,10 +120,7 @@ impl Usage {
 }
 
 fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    crate::clock::unix_s()
 }
 
 /// An Anthropic message id from an OpenAI one: `msg_` prefixed unless it has it already;

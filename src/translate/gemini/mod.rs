@@ -41,10 +41,7 @@ fn answer_model(resp: &Value, model: &str) -> String {
 
 /// Seconds since the Unix epoch, for `created` (0 if the clock is before 1970).
 fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    crate::clock::unix_s()
 }
 
 /// OpenAI `finish_reason` for a Gemini `finishReason`. `STOP` becomes `tool_calls` when the
