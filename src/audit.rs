@@ -3,9 +3,12 @@
 //! disk, and a record that finds the channel full is dropped and counted in
 //! `tollgate_audit_dropped_total` (sized so that it does not happen at load-test rates).
 //!
-//! The writer flushes whenever the channel goes quiet (at most `FLUSH_EVERY` after a record),
-//! on `flush` (graceful shutdown) and before reopening the file (`reopen`, on SIGHUP, for log
-//! rotation). `-` writes to standard output.
+//! The writer wakes on a timer (`BATCH_EVERY`), writes every record queued since, and
+//! flushes: a record reaches the file within about that time. Sending a record never wakes
+//! the writer, because a wake-up per request (a futex call and a context switch on a busy
+//! core) cost more CPU than writing the record, measured in `load-tests/RESULTS.md`. Only
+//! `flush` (graceful shutdown) and `reopen` (SIGHUP, for log rotation) wake it at once.
+//! `-` writes to standard output.
 
 use crate::metrics::METRICS;
 use once_cell::sync::OnceCell;
@@ -13,7 +16,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::thread::Thread;
 use std::time::Duration;
 
 /// One request, as the interface doc lists its fields.
@@ -69,12 +73,15 @@ enum Message {
 /// The handle the request path sends through.
 pub struct Audit {
     tx: SyncSender<Message>,
+    /// The writer thread, unparked for control messages only.
+    writer: Thread,
 }
 
 static AUDIT: OnceCell<Audit> = OnceCell::new();
 
-/// Quiet time after which the writer flushes what it buffered.
-const FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// How often the writer drains the channel and flushes. The channel must hold this long's
+/// worth of records: at the default 65,536 that is over three million requests a second.
+const BATCH_EVERY: Duration = Duration::from_millis(20);
 
 /// Start the writer for `path` with room for `capacity` records in flight. Once per process;
 /// later calls (a reload naming another path) reopen instead.
@@ -85,11 +92,14 @@ pub fn start(path: &str, capacity: usize) -> Result<(), String> {
     }
     let sink = Sink::open(path)?;
     let (tx, rx) = sync_channel(capacity.max(1));
-    std::thread::Builder::new()
+    let handle = std::thread::Builder::new()
         .name("tollgate-audit".into())
         .spawn(move || write_loop(rx, sink))
         .map_err(|e| format!("audit writer: {e}"))?;
-    let _ = AUDIT.set(Audit { tx });
+    let _ = AUDIT.set(Audit {
+        tx,
+        writer: handle.thread().clone(),
+    });
     Ok(())
 }
 
@@ -118,6 +128,7 @@ pub fn flush(limit: Duration) {
     };
     let (ack_tx, ack_rx) = sync_channel(1);
     if a.tx.send(Message::Flush(ack_tx)).is_ok() {
+        a.writer.unpark();
         let _ = ack_rx.recv_timeout(limit);
     }
 }
@@ -126,6 +137,7 @@ pub fn flush(limit: Duration) {
 pub fn reopen(path: &str) {
     if let Some(a) = AUDIT.get() {
         let _ = a.tx.send(Message::Reopen(PathBuf::from(path)));
+        a.writer.unpark();
     }
 }
 
@@ -164,47 +176,48 @@ impl Sink {
 }
 
 fn write_loop(rx: Receiver<Message>, mut sink: Sink) {
-    let mut dirty = false;
     loop {
-        let message = match rx.recv_timeout(FLUSH_EVERY) {
-            Ok(m) => m,
-            Err(RecvTimeoutError::Timeout) => {
-                if dirty {
+        let mut dirty = false;
+        loop {
+            match rx.try_recv() {
+                Ok(Message::Record(r)) => {
+                    write_record(&mut sink, &r);
+                    dirty = true;
+                }
+                Ok(Message::Flush(ack)) => {
                     flush_sink(&mut sink);
                     dirty = false;
+                    let _ = ack.send(());
                 }
-                continue;
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                flush_sink(&mut sink);
-                return;
-            }
-        };
-        match message {
-            Message::Record(r) => {
-                let w = sink.writer();
-                let written = serde_json::to_writer(&mut *w, &r)
-                    .map_err(std::io::Error::other)
-                    .and_then(|()| w.write_all(b"\n"));
-                if let Err(e) = written {
-                    log::error!("audit log: cannot write a record: {e}");
+                Ok(Message::Reopen(path)) => {
+                    flush_sink(&mut sink);
+                    dirty = false;
+                    match Sink::open(&path.to_string_lossy()) {
+                        Ok(s) => sink = s,
+                        Err(e) => log::error!("{e}; still writing to the previous file"),
+                    }
                 }
-                dirty = true;
-            }
-            Message::Flush(ack) => {
-                flush_sink(&mut sink);
-                dirty = false;
-                let _ = ack.send(());
-            }
-            Message::Reopen(path) => {
-                flush_sink(&mut sink);
-                dirty = false;
-                match Sink::open(&path.to_string_lossy()) {
-                    Ok(s) => sink = s,
-                    Err(e) => log::error!("{e}; still writing to the previous file"),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    flush_sink(&mut sink);
+                    return;
                 }
             }
         }
+        if dirty {
+            flush_sink(&mut sink);
+        }
+        std::thread::park_timeout(BATCH_EVERY);
+    }
+}
+
+fn write_record(sink: &mut Sink, r: &Record) {
+    let w = sink.writer();
+    let written = serde_json::to_writer(&mut *w, r)
+        .map_err(std::io::Error::other)
+        .and_then(|()| w.write_all(b"\n"));
+    if let Err(e) = written {
+        log::error!("audit log: cannot write a record: {e}");
     }
 }
 

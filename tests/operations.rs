@@ -58,7 +58,7 @@ fn lines(path: &Path) -> Vec<Value> {
 }
 
 /// The audit records once there are `n` (they are written just after each answer and
-/// flushed within 100 ms), or what there is after a deadline.
+/// flushed within about 20 ms), or what there is after a deadline.
 async fn records(path: &Path, n: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
