@@ -94,13 +94,22 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
     for check in active_checks(&config, &shared.load(), &health) {
         server.add_service(check);
     }
-    let mut api = pingora_proxy::http_proxy_service_with_name(
-        &server.configuration,
-        Gateway::new(shared.clone(), state.clone(), health.clone()),
-        "api",
-    );
-    for addr in config.server.listen.addresses() {
-        api.add_listener(api_listener(addr));
+    if !opts.upgrade {
+        check_free(&config.server.listen.addresses())?;
+    }
+    let workers = config.server.threads.max(1);
+    let mut api_workers = Vec::with_capacity(workers);
+    for worker in 0..workers {
+        let mut api = pingora_proxy::http_proxy_service_with_name(
+            &server.configuration,
+            Gateway::new(shared.clone(), state.clone(), health.clone()),
+            "api",
+        );
+        api.threads = Some(1);
+        for addr in config.server.listen.addresses() {
+            api.add_listener(api_listener(addr, worker));
+        }
+        api_workers.push(api);
     }
     let mut admin = Service::new(
         "admin".to_string(),
@@ -120,7 +129,9 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
         },
     );
     metrics_service.add_tcp(&config.server.metrics_listen);
-    server.add_service(api);
+    for api in api_workers {
+        server.add_service(api);
+    }
     server.add_service(admin);
     server.add_service(metrics_service);
     for (name, mock) in mocks {
@@ -147,9 +158,48 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
 /// Pingora's default 64 KiB read buffer: plain HTTP/1 heads and bodies are read into buffers
 /// of their own anyway, so that buffer only copied bytes once more, and it held 64 KiB per
 /// open connection (a third of what a long stream costs; see load-tests/RESULTS.md).
-fn api_listener(addr: &str) -> pingora::listeners::ListenerConfig {
-    use pingora::listeners::{L4BufferSettings, ListenerConfig, DEFAULT_L4_WRITE_BUFFER_SIZE};
-    ListenerConfig::tcp(addr).l4_buffer(L4BufferSettings::new(0, DEFAULT_L4_WRITE_BUFFER_SIZE))
+/// Worker `worker`'s socket on an API address.
+///
+/// The API runs as one Pingora service per worker thread, each with a runtime of one thread,
+/// its own `Gateway` (so its own upstream connection pool) and its own `SO_REUSEPORT` socket
+/// per address, among which the kernel spreads new connections. One service with N threads
+/// accepts on one thread and hands each connection to a random one, and shares one pool:
+/// either way a socket's readiness lands on one thread's reactor and wakes its task on
+/// another, a cross-thread wake-up per read and write (measured in `load-tests/RESULTS.md`).
+/// Like nginx's workers, each thread here accepts, proxies and answers its own connections.
+///
+/// Pingora's upgrade hands listening sockets over by their address text, so each worker's
+/// socket needs its own text: worker `i` writes the port with `i` leading zeros, the same
+/// address. Reads are unbuffered: Pingora's default 64 KiB read buffer per accepted
+/// connection is most of an idle stream's memory.
+fn api_listener(addr: &str, worker: usize) -> pingora::listeners::ListenerConfig {
+    use pingora::listeners::{
+        L4BufferSettings, ListenerConfig, TcpSocketOptions, DEFAULT_L4_WRITE_BUFFER_SIZE,
+    };
+    let mut options = TcpSocketOptions::default();
+    options.so_reuseport = Some(true);
+    ListenerConfig::tcp(worker_address(addr, worker))
+        .tcp_socket_options(options)
+        .l4_buffer(L4BufferSettings::new(0, DEFAULT_L4_WRITE_BUFFER_SIZE))
+}
+
+/// `addr` with `worker` zeros before its port: `127.0.0.1:8080`, `127.0.0.1:08080`, ...
+fn worker_address(addr: &str, worker: usize) -> String {
+    match addr.rsplit_once(':') {
+        Some((host, port)) => format!("{host}:{}{port}", "0".repeat(worker)),
+        None => addr.to_string(),
+    }
+}
+
+/// Refuse to start on an API address something else listens on. The workers' sockets set
+/// `SO_REUSEPORT`, so without this check a second gateway started by the same user on the
+/// same port would silently share its connections instead of failing. Not on `--upgrade`,
+/// where the old process holds the port on purpose.
+fn check_free(addresses: &[&str]) -> Result<(), String> {
+    for addr in addresses {
+        std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// What reloads the configuration besides the admin endpoint: SIGHUP (which also reopens the

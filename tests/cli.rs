@@ -129,3 +129,45 @@ async fn quickstart_serves_demo_with_the_development_key() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// The API workers' sockets share their port (`SO_REUSEPORT`); a gateway started on a port
+/// something else already listens on must still refuse to start rather than share it.
+#[test]
+fn run_on_a_port_in_use_exits_1_and_names_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tollgate.yaml");
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    };
+    std::fs::write(
+        &path,
+        format!(
+            "server: {{ listen: \"{listen}\", admin_listen: \"{}\", metrics_listen: \"{}\" }}\nproviders:\n  - {{ name: local, type: mock }}\nmodels:\n  - {{ name: demo, targets: [{{ provider: local, model: m }}] }}\n",
+            free(),
+            free()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("log");
+    let mut child = spawn_gateway(&["-c", path.to_str().unwrap()], &log, &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the gateway started on a port in use");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let out = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.contains(&format!("cannot listen on {listen}")), "{out}");
+    drop(taken);
+}
