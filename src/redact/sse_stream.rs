@@ -17,6 +17,7 @@
 use super::counts::Counts;
 use super::placeholders::Placeholders;
 use super::policy::{Blocked, CompiledPolicy, Direction};
+use super::sse_view::{self as view, Odd, Splice};
 use super::stream::{PlaceholderRestorer, StreamRedactor};
 use crate::sse::SseEvent;
 use crate::translate::ApiFormat;
@@ -240,79 +241,53 @@ impl SseRedactor {
     fn openai_event(&mut self, ev: &SseEvent, out: &mut Vec<SseEvent>) -> Result<Rewrite, Blocked> {
         let before = out.len();
         let data = ev.data.trim();
-        let parsed = if data == "[DONE]" {
-            None
-        } else {
-            serde_json::from_str::<Value>(data).ok()
+        let canonical;
+        let (data, choices) = match view::openai(data, true) {
+            Ok(choices) => (data, choices),
+            Err(Odd) => match serde_json::from_str::<Value>(data) {
+                Ok(v) => {
+                    canonical = v.to_string();
+                    let choices = view::openai(&canonical, false).unwrap_or_default();
+                    (canonical.as_str(), choices)
+                }
+                // `[DONE]` or something not JSON.
+                Err(_) => (data, Vec::new()),
+            },
         };
-        let Some(mut v) = parsed else {
-            // `[DONE]` or something not JSON: whatever is held goes out first.
-            self.flush_where(|_| true, out)?;
-            return Ok(unchanged_after(before, ev, out));
-        };
-        let has_choices = v
-            .get("choices")
-            .and_then(Value::as_array)
-            .is_some_and(|c| !c.is_empty());
-        if !has_choices {
-            // An error, or the usage-only chunk after the last finish chunk.
+        if choices.is_empty() {
+            // `[DONE]`, an error, or the usage-only chunk after the last finish chunk:
+            // whatever is held goes out first.
             self.flush_where(|_| true, out)?;
             return Ok(unchanged_after(before, ev, out));
         }
         if self.template.is_none() {
-            if let Some(obj) = v.as_object() {
-                let mut t = obj.clone();
+            if let Ok(mut t) = serde_json::from_str::<Map<String, Value>>(data) {
                 t.remove("choices");
                 t.remove("usage");
                 self.template = Some(t);
             }
         }
-        let mut changed = false;
-        let choices = v.get_mut("choices").and_then(Value::as_array_mut);
-        for (pos, choice) in choices.into_iter().flatten().enumerate() {
-            let index = choice
-                .get("index")
-                .and_then(Value::as_u64)
-                .unwrap_or(pos as u64);
-            let ending = choice.get("finish_reason").is_some_and(|f| !f.is_null());
+        let mut splice = Splice::default();
+        for choice in &choices {
             let mut present: Vec<Key> = Vec::new();
-            if let Some(delta) = choice.get_mut("delta") {
-                if let Some(Value::String(s)) = delta.get_mut("content") {
-                    let key = (index, None);
-                    present.push(key);
-                    let text = self.feed(key, false, s, ending)?;
-                    if text != *s {
-                        *s = text;
-                        changed = true;
-                    }
-                }
-                let calls = delta.get_mut("tool_calls").and_then(Value::as_array_mut);
-                for (tpos, call) in calls.into_iter().flatten().enumerate() {
-                    let tool = call
-                        .get("index")
-                        .and_then(Value::as_u64)
-                        .unwrap_or(tpos as u64);
-                    if let Some(Value::String(args)) = call.pointer_mut("/function/arguments") {
-                        let key = (index, Some(tool));
-                        present.push(key);
-                        let text = self.feed(key, true, args, ending)?;
-                        if text != *args {
-                            *args = text;
-                            changed = true;
-                        }
-                    }
+            for t in &choice.texts {
+                let key = (choice.index, t.tool);
+                present.push(key);
+                let text = self.feed(key, t.json, &t.text, choice.ending)?;
+                if text != t.text {
+                    splice.set(data, t.raw, &text);
                 }
             }
-            if ending {
-                self.flush_where(|k| k.0 == index && !present.contains(k), out)?;
+            if choice.ending {
+                self.flush_where(|k| k.0 == choice.index && !present.contains(k), out)?;
             }
         }
-        if !changed {
+        if splice.is_empty() {
             return Ok(unchanged_after(before, ev, out));
         }
         out.push(SseEvent {
             event: ev.event.clone(),
-            data: v.to_string(),
+            data: splice.apply(data),
         });
         Ok(Rewrite::Rewritten)
     }
@@ -323,65 +298,46 @@ impl SseRedactor {
         out: &mut Vec<SseEvent>,
     ) -> Result<Rewrite, Blocked> {
         let before = out.len();
-        let Ok(mut v) = serde_json::from_str::<Value>(&ev.data) else {
+        let canonical;
+        let (data, event) = match view::anthropic(&ev.data, true) {
+            Ok(event) => (ev.data.as_str(), event),
+            Err(Odd) => match serde_json::from_str::<Value>(&ev.data) {
+                Ok(v) => {
+                    canonical = v.to_string();
+                    let event = view::anthropic(&canonical, false).ok().flatten();
+                    (canonical.as_str(), event)
+                }
+                Err(_) => (ev.data.as_str(), None),
+            },
+        };
+        let Some(event) = event else {
             return Ok(Rewrite::Unchanged);
         };
-        let kind = v.get("type").and_then(Value::as_str).unwrap_or_default();
-        let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
-        let key = (index, None);
-        match kind {
-            "content_block_start" => {
-                // A block restarting an index closes what the old one held.
-                self.flush_where(|k| *k == key, out)?;
-                let block = v.get_mut("content_block");
-                let block_type = block
+        let key = (event.index, None);
+        match event.kind.as_ref() {
+            "content_block_start" | "content_block_delta" => {
+                let starts = event.kind == "content_block_start";
+                if starts {
+                    // A block restarting an index closes what the old one held.
+                    self.flush_where(|k| *k == key, out)?;
+                }
+                let mut splice = Splice::default();
+                if let Some(t) = event
+                    .text
                     .as_ref()
-                    .and_then(|b| b.get("type"))
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let json = block_type.ends_with("tool_use");
-                let mut changed = false;
-                if let Some(Value::String(s)) = block.and_then(|b| b.get_mut("text")) {
-                    if !s.is_empty() {
-                        let text = self.feed(key, json, s, false)?;
-                        if text != *s {
-                            *s = text;
-                            changed = true;
-                        }
+                    .filter(|t| !(starts && t.text.is_empty()))
+                {
+                    let text = self.feed(key, t.json, &t.text, false)?;
+                    if text != t.text {
+                        splice.set(data, t.raw, &text);
                     }
                 }
-                if changed {
-                    out.push(SseEvent {
-                        event: ev.event.clone(),
-                        data: v.to_string(),
-                    });
-                    return Ok(Rewrite::Rewritten);
+                if splice.is_empty() {
+                    return Ok(unchanged_after(before, ev, out));
                 }
-                Ok(unchanged_after(before, ev, out))
-            }
-            "content_block_delta" => {
-                let delta = v.get_mut("delta");
-                let delta_type = delta
-                    .as_ref()
-                    .and_then(|d| d.get("type"))
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let (field, json) = match delta_type {
-                    "text_delta" => ("text", false),
-                    "input_json_delta" => ("partial_json", true),
-                    _ => return Ok(Rewrite::Unchanged),
-                };
-                let Some(Value::String(s)) = delta.and_then(|d| d.get_mut(field)) else {
-                    return Ok(Rewrite::Unchanged);
-                };
-                let text = self.feed(key, json, s, false)?;
-                if text == *s {
-                    return Ok(Rewrite::Unchanged);
-                }
-                *s = text;
                 out.push(SseEvent {
                     event: ev.event.clone(),
-                    data: v.to_string(),
+                    data: splice.apply(data),
                 });
                 Ok(Rewrite::Rewritten)
             }

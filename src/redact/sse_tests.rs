@@ -309,3 +309,68 @@ fn whole_answers_are_redacted_then_restored() {
     let mut plain = json!({"content": [{"type": "text", "text": "nothing here"}]});
     assert!(!redact_answer(ApiFormat::Anthropic, &p, &mut plain, &ph, &mut counts).unwrap());
 }
+
+/// A rewritten event keeps every other byte as the provider wrote it: only the text field
+/// changes (no tree round trip reorders keys or rewrites escapes).
+#[test]
+fn a_rewritten_event_changes_only_its_text_field() {
+    let mut r = SseRedactor::new(ApiFormat::OpenAi, mask_all(), Placeholders::default(), 128);
+    let data = r#"{"model":"m","id":"c\u00e9", "choices":[{"index":0,"delta":{"content":"mail me at jane@corp.com\u0021 ok"},"finish_reason":"stop"}] ,"z":1}"#;
+    let sent = run(&mut r, &[SseEvent::data(data)]);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        sent[0].data,
+        r#"{"model":"m","id":"c\u00e9", "choices":[{"index":0,"delta":{"content":"mail me at [EMAIL]! ok"},"finish_reason":"stop"}] ,"z":1}"#
+    );
+    let anthropic = r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"to a@b.io"}}"#;
+    let stop = r#"{"type":"content_block_stop","index":0}"#;
+    let mut r = SseRedactor::new(
+        ApiFormat::Anthropic,
+        mask_all(),
+        Placeholders::default(),
+        128,
+    );
+    let events = [
+        SseEvent::named("content_block_delta", anthropic),
+        SseEvent::named("content_block_stop", stop),
+    ];
+    let sent = run(&mut r, &events);
+    assert_eq!(anthropic_text(&sent), vec!["to [EMAIL]"]);
+    assert!(sent.iter().all(|e| !e.data.contains("a@b.io")), "{sent:?}");
+    assert_eq!(sent.last().unwrap().data, stop);
+}
+
+/// Valid JSON the fast reading refuses (a repeated key, an index written as a string) is
+/// still redacted: the event is normalised once and read again.
+#[test]
+fn odd_but_valid_events_are_still_redacted() {
+    let events = [
+        // serde_json keeps the last of repeated keys, and so does a client parsing it.
+        SseEvent::data(
+            r#"{"choices":[{"index":0,"delta":{"content":"safe","content":"mail jane@corp.com"}}]}"#,
+        ),
+        SseEvent::data(
+            r#"{"choices":[{"index":"0","delta":{"content":" or 4111 1111 1111 1111"},"finish_reason":"stop"}]}"#,
+        ),
+        SseEvent::data("[DONE]"),
+    ];
+    let mut r = SseRedactor::new(ApiFormat::OpenAi, mask_all(), Placeholders::default(), 128);
+    let sent = run(&mut r, &events);
+    let (content, _) = openai_text(&sent);
+    assert_eq!(content, "mail [EMAIL] or [CREDIT_CARD]");
+    for ev in &sent {
+        assert!(
+            !ev.data.contains("jane@") && !ev.data.contains("1111"),
+            "{ev:?}"
+        );
+    }
+    let mut r = SseRedactor::new(
+        ApiFormat::Anthropic,
+        mask_all(),
+        Placeholders::default(),
+        128,
+    );
+    let dup = r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x","text":"a@b.io"},"delta":{"type":"text_delta","text":"to a@b.io"}}"#;
+    let sent = run(&mut r, &[SseEvent::named("content_block_delta", dup)]);
+    assert_eq!(anthropic_text(&sent), vec!["to [EMAIL]"]);
+}

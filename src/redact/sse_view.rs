@@ -1,0 +1,362 @@
+//! What the stream redactor reads from one event, borrowed from the event's data: each text
+//! field as its raw JSON string and where it lies, so that a changed text is spliced into
+//! the original bytes. Nothing is parsed into a tree or serialised again, and everything else
+//! in the event goes out exactly as it came (a tree round trip per event was most of the
+//! redacting stream's cost; `load-tests/RESULTS.md`).
+//!
+//! Reading is strict first, in one pass over typed structs: any part that is not the
+//! expected shape, or a repeated key, fails the whole event. The caller then parses the event
+//! once as a tree, writes it back out (repeated keys resolved the way `serde_json` resolves
+//! them, last one wins) and reads that copy leniently, part by part, where a part of the
+//! wrong shape is simply absent. So odd but valid JSON cannot carry text past the redactor.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::ops::Range;
+
+/// One text field of an event.
+pub struct TextAt<'a> {
+    /// OpenAI: the tool call's index for `function.arguments`; `None` for `content`.
+    pub tool: Option<u64>,
+    /// The text is JSON (tool arguments), redacted as the inside of JSON strings.
+    pub json: bool,
+    /// The field's value as written, quotes included.
+    pub raw: &'a RawValue,
+    /// The decoded text.
+    pub text: Cow<'a, str>,
+}
+
+/// One choice of an OpenAI chunk.
+pub struct OpenAiChoice<'a> {
+    pub index: u64,
+    /// The choice carries a `finish_reason`.
+    pub ending: bool,
+    /// In the order they appear: `delta.content`, then each tool call's arguments.
+    pub texts: Vec<TextAt<'a>>,
+}
+
+/// An Anthropic event.
+pub struct AnthropicEvent<'a> {
+    pub kind: Cow<'a, str>,
+    pub index: u64,
+    /// `content_block_start`: the block's `text`; `content_block_delta`: a `text_delta`'s
+    /// `text` or an `input_json_delta`'s `partial_json`.
+    pub text: Option<TextAt<'a>>,
+}
+
+/// The shape was not as expected (strict reading only).
+pub struct Odd;
+
+/// The strict reading: one pass, every part typed.
+mod typed {
+    use super::Typed;
+    use serde::Deserialize;
+    use serde_json::value::RawValue;
+    use std::borrow::Cow;
+
+    #[derive(Deserialize)]
+    pub struct Event<'a> {
+        #[serde(borrow, rename = "type")]
+        pub kind: Option<Cow<'a, str>>,
+        pub index: Option<u64>,
+        #[serde(borrow)]
+        pub delta: Option<Typed<'a>>,
+        #[serde(borrow)]
+        pub content_block: Option<Typed<'a>>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Chunk<'a> {
+        #[serde(borrow)]
+        pub choices: Option<Vec<Choice<'a>>>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Choice<'a> {
+        pub index: Option<u64>,
+        #[serde(borrow)]
+        pub delta: Option<Delta<'a>>,
+        #[serde(borrow)]
+        pub finish_reason: Option<&'a RawValue>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Delta<'a> {
+        #[serde(borrow)]
+        pub content: Option<&'a RawValue>,
+        #[serde(borrow)]
+        pub tool_calls: Option<Vec<ToolCall<'a>>>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct ToolCall<'a> {
+        pub index: Option<u64>,
+        #[serde(borrow)]
+        pub function: Option<Function<'a>>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Function<'a> {
+        #[serde(borrow)]
+        pub arguments: Option<&'a RawValue>,
+    }
+}
+
+/// The lenient reading: part by part.
+#[derive(Deserialize)]
+struct Chunk<'a> {
+    #[serde(borrow)]
+    choices: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Choice<'a> {
+    #[serde(borrow)]
+    index: Option<&'a RawValue>,
+    #[serde(borrow)]
+    delta: Option<&'a RawValue>,
+    #[serde(borrow)]
+    finish_reason: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Delta<'a> {
+    #[serde(borrow)]
+    content: Option<&'a RawValue>,
+    #[serde(borrow)]
+    tool_calls: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct ToolCall<'a> {
+    #[serde(borrow)]
+    index: Option<&'a RawValue>,
+    #[serde(borrow)]
+    function: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Function<'a> {
+    #[serde(borrow)]
+    arguments: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Event<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow)]
+    index: Option<&'a RawValue>,
+    #[serde(borrow)]
+    delta: Option<&'a RawValue>,
+    #[serde(borrow)]
+    content_block: Option<&'a RawValue>,
+}
+
+/// A content block or an Anthropic delta.
+#[derive(Deserialize)]
+struct Typed<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow)]
+    text: Option<&'a RawValue>,
+    #[serde(borrow)]
+    partial_json: Option<&'a RawValue>,
+}
+
+/// Parses `raw` as `T`: `Ok(None)` when absent, or when it has another shape and reading is
+/// lenient.
+fn part<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>, strict: bool) -> Result<Option<T>, Odd> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    match serde_json::from_str(raw.get()) {
+        Ok(t) => Ok(Some(t)),
+        Err(_) if strict => Err(Odd),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The string `raw` holds, decoded; `None` for any other JSON value.
+fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let s = raw.get();
+    if !s.starts_with('"') {
+        return None;
+    }
+    match serde_json::from_str::<&str>(s) {
+        Ok(plain) => Some(Cow::Borrowed(plain)),
+        // Escapes: the decoded text is a new string.
+        Err(_) => serde_json::from_str::<String>(s).ok().map(Cow::Owned),
+    }
+}
+
+fn uint(raw: Option<&RawValue>) -> Option<u64> {
+    raw.and_then(|r| r.get().parse().ok())
+}
+
+fn text_at<'a>(raw: Option<&'a RawValue>, tool: Option<u64>, json: bool) -> Option<TextAt<'a>> {
+    let raw = raw?;
+    Some(TextAt {
+        tool,
+        json,
+        raw,
+        text: string(raw)?,
+    })
+}
+
+/// The choices of an OpenAI chunk, with their texts. Empty when the chunk has none (an
+/// error, the usage-only chunk); `Err` only when strict.
+pub fn openai(data: &str, strict: bool) -> Result<Vec<OpenAiChoice<'_>>, Odd> {
+    if strict {
+        return openai_typed(data);
+    }
+    let chunk: Chunk = match serde_json::from_str(data) {
+        Ok(c) => c,
+        Err(_) if strict => return Err(Odd),
+        Err(_) => return Ok(Vec::new()),
+    };
+    let raws: Vec<&RawValue> = part(chunk.choices, strict)?.unwrap_or_default();
+    let mut choices = Vec::with_capacity(raws.len());
+    for (pos, raw) in raws.into_iter().enumerate() {
+        let Some(choice) = part::<Choice>(Some(raw), strict)? else {
+            continue;
+        };
+        let mut texts = Vec::new();
+        if let Some(delta) = part::<Delta>(choice.delta, strict)? {
+            texts.extend(text_at(delta.content, None, false));
+            let calls: Vec<&RawValue> = part(delta.tool_calls, strict)?.unwrap_or_default();
+            for (tpos, call) in calls.into_iter().enumerate() {
+                let Some(call) = part::<ToolCall>(Some(call), strict)? else {
+                    continue;
+                };
+                let tool = uint(call.index).unwrap_or(tpos as u64);
+                if let Some(function) = part::<Function>(call.function, strict)? {
+                    texts.extend(text_at(function.arguments, Some(tool), true));
+                }
+            }
+        }
+        choices.push(OpenAiChoice {
+            index: uint(choice.index).unwrap_or(pos as u64),
+            ending: choice.finish_reason.is_some(),
+            texts,
+        });
+    }
+    Ok(choices)
+}
+
+fn openai_typed(data: &str) -> Result<Vec<OpenAiChoice<'_>>, Odd> {
+    let chunk: typed::Chunk = serde_json::from_str(data).map_err(|_| Odd)?;
+    let mut choices = Vec::new();
+    for (pos, choice) in chunk.choices.unwrap_or_default().into_iter().enumerate() {
+        let mut texts = Vec::new();
+        if let Some(delta) = choice.delta {
+            texts.extend(text_at(delta.content, None, false));
+            for (tpos, call) in delta.tool_calls.unwrap_or_default().into_iter().enumerate() {
+                let tool = call.index.unwrap_or(tpos as u64);
+                let arguments = call.function.and_then(|f| f.arguments);
+                texts.extend(text_at(arguments, Some(tool), true));
+            }
+        }
+        choices.push(OpenAiChoice {
+            index: choice.index.unwrap_or(pos as u64),
+            ending: choice.finish_reason.is_some(),
+            texts,
+        });
+    }
+    Ok(choices)
+}
+
+/// An Anthropic event. `Ok(None)` when it is not an object; `Err` only when strict.
+pub fn anthropic(data: &str, strict: bool) -> Result<Option<AnthropicEvent<'_>>, Odd> {
+    if strict {
+        let event: typed::Event = serde_json::from_str(data).map_err(|_| Odd)?;
+        let kind = event.kind.unwrap_or_default();
+        let text = anthropic_text(&kind, event.content_block, event.delta);
+        return Ok(Some(AnthropicEvent {
+            kind,
+            index: event.index.unwrap_or(0),
+            text,
+        }));
+    }
+    let Ok(event) = serde_json::from_str::<Event>(data) else {
+        return Ok(None);
+    };
+    let kind = event.kind.and_then(string).unwrap_or_default();
+    let (block, delta) = match kind.as_ref() {
+        "content_block_start" => (part::<Typed>(event.content_block, false)?, None),
+        "content_block_delta" => (None, part::<Typed>(event.delta, false)?),
+        _ => (None, None),
+    };
+    let text = anthropic_text(&kind, block, delta);
+    Ok(Some(AnthropicEvent {
+        kind,
+        index: uint(event.index).unwrap_or(0),
+        text,
+    }))
+}
+
+/// The text an Anthropic event of `kind` carries in its block or delta.
+fn anthropic_text<'a>(
+    kind: &str,
+    block: Option<Typed<'a>>,
+    delta: Option<Typed<'a>>,
+) -> Option<TextAt<'a>> {
+    match kind {
+        "content_block_start" => block.and_then(|block| {
+            let json = block
+                .kind
+                .and_then(string)
+                .is_some_and(|t| t.ends_with("tool_use"));
+            text_at(block.text, None, json)
+        }),
+        "content_block_delta" => {
+            delta.and_then(|delta| match delta.kind.and_then(string).as_deref() {
+                Some("text_delta") => text_at(delta.text, None, false),
+                Some("input_json_delta") => text_at(delta.partial_json, None, true),
+                _ => None,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Replacements of text fields in one event's data, applied in one pass.
+#[derive(Default)]
+pub struct Splice {
+    edits: Vec<(Range<usize>, String)>,
+}
+
+impl Splice {
+    /// Replace the field `raw` (borrowed from `data`) with the JSON string of `text`.
+    pub fn set(&mut self, data: &str, raw: &RawValue, text: &str) {
+        let start = (raw.get().as_ptr() as usize).checked_sub(data.as_ptr() as usize);
+        let Some(span) = start
+            .map(|s| s..s + raw.get().len())
+            .filter(|r| r.end <= data.len())
+        else {
+            debug_assert!(false, "a field not borrowed from the event's data");
+            return;
+        };
+        let quoted = serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_string());
+        self.edits.push((span, quoted));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.edits.is_empty()
+    }
+
+    /// `data` with every replacement made.
+    pub fn apply(mut self, data: &str) -> String {
+        self.edits.sort_by_key(|(r, _)| r.start);
+        let mut out = String::with_capacity(data.len() + 16);
+        let mut at = 0;
+        for (span, text) in &self.edits {
+            out.push_str(data.get(at..span.start).unwrap_or_default());
+            out.push_str(text);
+            at = span.end;
+        }
+        out.push_str(data.get(at..).unwrap_or_default());
+        out
+    }
+}
