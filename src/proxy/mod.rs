@@ -143,6 +143,11 @@ impl ProxyHttp for Gateway {
         RequestCtx::new(new_request_id())
     }
 
+    /// No downstream modules. Pingora's default adds a compression module, disabled, whose
+    /// context is still allocated and whose filters still run for every response header and
+    /// body write.
+    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
+
     async fn request_filter(
         &self,
         session: &mut Session,
