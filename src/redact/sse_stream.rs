@@ -242,13 +242,12 @@ impl SseRedactor {
         let before = out.len();
         let data = ev.data.trim();
         let canonical;
-        let (data, choices) = match view::openai(data, true) {
+        let (data, choices) = match view::openai(data) {
             Ok(choices) => (data, choices),
             Err(Odd) => match serde_json::from_str::<Value>(data) {
                 Ok(v) => {
                     canonical = v.to_string();
-                    let choices = view::openai(&canonical, false).unwrap_or_default();
-                    (canonical.as_str(), choices)
+                    (canonical.as_str(), view::openai_lenient(&canonical))
                 }
                 // `[DONE]` or something not JSON.
                 Err(_) => (data, Vec::new()),
@@ -299,13 +298,12 @@ impl SseRedactor {
     ) -> Result<Rewrite, Blocked> {
         let before = out.len();
         let canonical;
-        let (data, event) = match view::anthropic(&ev.data, true) {
-            Ok(event) => (ev.data.as_str(), event),
+        let (data, event) = match view::anthropic(&ev.data) {
+            Ok(event) => (ev.data.as_str(), Some(event)),
             Err(Odd) => match serde_json::from_str::<Value>(&ev.data) {
                 Ok(v) => {
                     canonical = v.to_string();
-                    let event = view::anthropic(&canonical, false).ok().flatten();
-                    (canonical.as_str(), event)
+                    (canonical.as_str(), view::anthropic_lenient(&canonical))
                 }
                 Err(_) => (ev.data.as_str(), None),
             },

@@ -45,7 +45,7 @@ pub struct AnthropicEvent<'a> {
     pub text: Option<TextAt<'a>>,
 }
 
-/// The shape was not as expected (strict reading only).
+/// The event is not of the expected shape, or repeats a key (strict reading).
 pub struct Odd;
 
 /// The strict reading: one pass, every part typed.
@@ -165,17 +165,9 @@ struct Typed<'a> {
     partial_json: Option<&'a RawValue>,
 }
 
-/// Parses `raw` as `T`: `Ok(None)` when absent, or when it has another shape and reading is
-/// lenient.
-fn part<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>, strict: bool) -> Result<Option<T>, Odd> {
-    let Some(raw) = raw else {
-        return Ok(None);
-    };
-    match serde_json::from_str(raw.get()) {
-        Ok(t) => Ok(Some(t)),
-        Err(_) if strict => Err(Odd),
-        Err(_) => Ok(None),
-    }
+/// `raw` read as `T` (lenient reading); `None` when absent or of another shape.
+fn part<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Option<T> {
+    serde_json::from_str(raw?.get()).ok()
 }
 
 /// The string `raw` holds, decoded; `None` for any other JSON value.
@@ -205,47 +197,9 @@ fn text_at<'a>(raw: Option<&'a RawValue>, tool: Option<u64>, json: bool) -> Opti
     })
 }
 
-/// The choices of an OpenAI chunk, with their texts. Empty when the chunk has none (an
-/// error, the usage-only chunk); `Err` only when strict.
-pub fn openai(data: &str, strict: bool) -> Result<Vec<OpenAiChoice<'_>>, Odd> {
-    if strict {
-        return openai_typed(data);
-    }
-    let chunk: Chunk = match serde_json::from_str(data) {
-        Ok(c) => c,
-        Err(_) if strict => return Err(Odd),
-        Err(_) => return Ok(Vec::new()),
-    };
-    let raws: Vec<&RawValue> = part(chunk.choices, strict)?.unwrap_or_default();
-    let mut choices = Vec::with_capacity(raws.len());
-    for (pos, raw) in raws.into_iter().enumerate() {
-        let Some(choice) = part::<Choice>(Some(raw), strict)? else {
-            continue;
-        };
-        let mut texts = Vec::new();
-        if let Some(delta) = part::<Delta>(choice.delta, strict)? {
-            texts.extend(text_at(delta.content, None, false));
-            let calls: Vec<&RawValue> = part(delta.tool_calls, strict)?.unwrap_or_default();
-            for (tpos, call) in calls.into_iter().enumerate() {
-                let Some(call) = part::<ToolCall>(Some(call), strict)? else {
-                    continue;
-                };
-                let tool = uint(call.index).unwrap_or(tpos as u64);
-                if let Some(function) = part::<Function>(call.function, strict)? {
-                    texts.extend(text_at(function.arguments, Some(tool), true));
-                }
-            }
-        }
-        choices.push(OpenAiChoice {
-            index: uint(choice.index).unwrap_or(pos as u64),
-            ending: choice.finish_reason.is_some(),
-            texts,
-        });
-    }
-    Ok(choices)
-}
-
-fn openai_typed(data: &str) -> Result<Vec<OpenAiChoice<'_>>, Odd> {
+/// The choices of an OpenAI chunk, with their texts, read strictly. Empty when the chunk has
+/// none (an error, the usage-only chunk).
+pub fn openai(data: &str) -> Result<Vec<OpenAiChoice<'_>>, Odd> {
     let chunk: typed::Chunk = serde_json::from_str(data).map_err(|_| Odd)?;
     let mut choices = Vec::new();
     for (pos, choice) in chunk.choices.unwrap_or_default().into_iter().enumerate() {
@@ -267,33 +221,67 @@ fn openai_typed(data: &str) -> Result<Vec<OpenAiChoice<'_>>, Odd> {
     Ok(choices)
 }
 
-/// An Anthropic event. `Ok(None)` when it is not an object; `Err` only when strict.
-pub fn anthropic(data: &str, strict: bool) -> Result<Option<AnthropicEvent<'_>>, Odd> {
-    if strict {
-        let event: typed::Event = serde_json::from_str(data).map_err(|_| Odd)?;
-        let kind = event.kind.unwrap_or_default();
-        let text = anthropic_text(&kind, event.content_block, event.delta);
-        return Ok(Some(AnthropicEvent {
-            kind,
-            index: event.index.unwrap_or(0),
-            text,
-        }));
-    }
-    let Ok(event) = serde_json::from_str::<Event>(data) else {
-        return Ok(None);
+/// As `openai`, read leniently: a part of another shape is skipped.
+pub fn openai_lenient(data: &str) -> Vec<OpenAiChoice<'_>> {
+    let Ok(chunk) = serde_json::from_str::<Chunk>(data) else {
+        return Vec::new();
     };
+    let raws: Vec<&RawValue> = part(chunk.choices).unwrap_or_default();
+    let mut choices = Vec::with_capacity(raws.len());
+    for (pos, raw) in raws.into_iter().enumerate() {
+        let Some(choice) = part::<Choice>(Some(raw)) else {
+            continue;
+        };
+        let mut texts = Vec::new();
+        if let Some(delta) = part::<Delta>(choice.delta) {
+            texts.extend(text_at(delta.content, None, false));
+            let calls: Vec<&RawValue> = part(delta.tool_calls).unwrap_or_default();
+            for (tpos, call) in calls.into_iter().enumerate() {
+                let Some(call) = part::<ToolCall>(Some(call)) else {
+                    continue;
+                };
+                let tool = uint(call.index).unwrap_or(tpos as u64);
+                if let Some(function) = part::<Function>(call.function) {
+                    texts.extend(text_at(function.arguments, Some(tool), true));
+                }
+            }
+        }
+        choices.push(OpenAiChoice {
+            index: uint(choice.index).unwrap_or(pos as u64),
+            ending: choice.finish_reason.is_some(),
+            texts,
+        });
+    }
+    choices
+}
+
+/// An Anthropic event, read strictly.
+pub fn anthropic(data: &str) -> Result<AnthropicEvent<'_>, Odd> {
+    let event: typed::Event = serde_json::from_str(data).map_err(|_| Odd)?;
+    let kind = event.kind.unwrap_or_default();
+    let text = anthropic_text(&kind, event.content_block, event.delta);
+    Ok(AnthropicEvent {
+        kind,
+        index: event.index.unwrap_or(0),
+        text,
+    })
+}
+
+/// As `anthropic`, read leniently; `None` when the event is not an object.
+pub fn anthropic_lenient(data: &str) -> Option<AnthropicEvent<'_>> {
+    let event = serde_json::from_str::<Event>(data).ok()?;
     let kind = event.kind.and_then(string).unwrap_or_default();
     let (block, delta) = match kind.as_ref() {
-        "content_block_start" => (part::<Typed>(event.content_block, false)?, None),
-        "content_block_delta" => (None, part::<Typed>(event.delta, false)?),
+        "content_block_start" => (part::<Typed>(event.content_block), None),
+        "content_block_delta" => (None, part::<Typed>(event.delta)),
         _ => (None, None),
     };
     let text = anthropic_text(&kind, block, delta);
-    Ok(Some(AnthropicEvent {
+    Some(AnthropicEvent {
         kind,
         index: uint(event.index).unwrap_or(0),
         text,
-    }))
+    })
 }
 
 /// The text an Anthropic event of `kind` carries in its block or delta.
