@@ -236,7 +236,7 @@ async fn whole_answer(
         None => body,
     };
     connector
-        .release_http_session(answer.session, &answer.peer, Some(POOL_IDLE))
+        .release_http_session(*answer.session, &*answer.peer, Some(POOL_IDLE))
         .await;
     if ctx.keeps_answer() {
         ctx.upstream.answer = Some(translated.clone());
@@ -378,7 +378,7 @@ async fn pump_bursts(
                 }
             }
             connector
-                .release_http_session(answer.session, &answer.peer, Some(POOL_IDLE))
+                .release_http_session(*answer.session, &*answer.peer, Some(POOL_IDLE))
                 .await;
             return Ok(());
         }

@@ -32,9 +32,13 @@ use tokio::time::timeout;
 pub const POOL_IDLE: Duration = Duration::from_secs(60);
 
 /// An upstream that answered: its session, still holding the body, and how to reach it again.
+///
+/// The session and peer are boxed (over a kilobyte together): an `Answer` is passed by value
+/// down the answer path, and each async fn it passes through keeps its own copies in its state
+/// for as long as a stream lasts (measured with `-Zprint-type-sizes`).
 pub struct Answer {
-    pub session: HttpSession,
-    pub peer: HttpPeer,
+    pub session: Box<HttpSession>,
+    pub peer: Box<HttpPeer>,
     pub provider: Arc<Provider>,
     pub idle: Duration,
 }
@@ -225,8 +229,8 @@ async fn attempt(
         match sent {
             Ok(Ok(())) => {
                 return Ok(Answer {
-                    session: up,
-                    peer,
+                    session: Box::new(up),
+                    peer: Box::new(peer),
                     provider: provider.clone(),
                     idle: Duration::from_millis(provider.timeouts.idle_ms),
                 })
