@@ -144,7 +144,64 @@ impl Shape {
     /// judge (its max-span rule).
     pub(crate) fn reach(&self, hay: &str, floor: usize) -> usize {
         let tail = hay.get(floor..).unwrap_or_default();
-        // Walk back over characters a match may contain, no further than its longest length.
+        let Some((prefix, ignore_case)) = &self.prefix else {
+            // A match in progress starts at a character it may start with, inside the run.
+            let run = self.run_start(tail);
+            let run_text = tail.get(run..).unwrap_or_default();
+            return match run_text
+                .char_indices()
+                .find(|(_, c)| self.first.contains(*c))
+            {
+                Some((i, _)) => floor + run + i,
+                None => hay.len(),
+            };
+        };
+        // A match in progress begins with the prefix, or the tail ends with the start of it.
+        // Positions are found by the prefix's first byte before anything else is looked at
+        // (most text has none), and the run is walked only when there is one: this is the
+        // stream redactor's hottest loop.
+        let (t, p) = (tail.as_bytes(), prefix.as_bytes());
+        let Some(&p0) = p.first() else {
+            return hay.len();
+        };
+        let same = |a: u8, b: u8| {
+            if *ignore_case {
+                a.eq_ignore_ascii_case(&b)
+            } else {
+                a == b
+            }
+        };
+        let (lower, upper) = if *ignore_case {
+            (p0.to_ascii_lowercase(), p0.to_ascii_uppercase())
+        } else {
+            (p0, p0)
+        };
+        let mut run = None;
+        for s in memchr::memchr2_iter(lower, upper, t) {
+            let rest = t.get(s..).unwrap_or_default();
+            let n = rest.len().min(p.len());
+            let starts = rest.iter().zip(p).take(n).all(|(&a, &b)| same(a, b));
+            if !starts {
+                continue;
+            }
+            let run = *run.get_or_insert_with(|| self.run_start(tail));
+            let first_ok = tail
+                .get(s..)
+                .and_then(|r| r.chars().next())
+                .is_some_and(|c| self.first.contains(c));
+            if s >= run && first_ok {
+                return floor + s;
+            }
+        }
+        hay.len()
+    }
+
+    /// Where the run of characters a match may contain, ending at the end of `tail`, starts
+    /// (no longer than the longest match).
+    fn run_start(&self, tail: &str) -> usize {
+        if self.alphabet == CharSet::ANY && self.max_chars.is_none() {
+            return 0;
+        }
         let mut run = tail.len();
         for (walked, (i, c)) in tail.char_indices().rev().enumerate() {
             if !self.alphabet.contains(c) || self.max_chars.is_some_and(|m| walked >= m) {
@@ -152,29 +209,7 @@ impl Shape {
             }
             run = i;
         }
-        // A match in progress starts at a character it may start with, and begins with the
-        // prefix (or the tail is the prefix begun).
-        let run_text = tail.get(run..).unwrap_or_default();
-        for (i, c) in run_text.char_indices() {
-            if !self.first.contains(c) {
-                continue;
-            }
-            let Some((prefix, ignore_case)) = &self.prefix else {
-                return floor + run + i;
-            };
-            let rest = run_text.get(i..).unwrap_or_default().as_bytes();
-            let p = prefix.as_bytes();
-            let n = rest.len().min(p.len());
-            let same = match (rest.get(..n), p.get(..n)) {
-                (Some(a), Some(b)) if *ignore_case => a.eq_ignore_ascii_case(b),
-                (Some(a), Some(b)) => a == b,
-                _ => false,
-            };
-            if same {
-                return floor + run + i;
-            }
-        }
-        hay.len()
+        run
     }
 
     /// The shape of a custom pattern, read conservatively from its source.
