@@ -154,10 +154,6 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
     Ok(())
 }
 
-/// An API listening endpoint. Its connections read the socket directly instead of through
-/// Pingora's default 64 KiB read buffer: plain HTTP/1 heads and bodies are read into buffers
-/// of their own anyway, so that buffer only copied bytes once more, and it held 64 KiB per
-/// open connection (a third of what a long stream costs; see load-tests/RESULTS.md).
 /// Worker `worker`'s socket on an API address.
 ///
 /// The API runs as one Pingora service per worker thread, each with a runtime of one thread,
@@ -170,8 +166,12 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
 ///
 /// Pingora's upgrade hands listening sockets over by their address text, so each worker's
 /// socket needs its own text: worker `i` writes the port with `i` leading zeros, the same
-/// address. Reads are unbuffered: Pingora's default 64 KiB read buffer per accepted
-/// connection is most of an idle stream's memory.
+/// address.
+///
+/// Connections read the socket directly instead of through Pingora's default 64 KiB read
+/// buffer: plain HTTP/1 heads and bodies are read into buffers of their own anyway, so that
+/// buffer only copied bytes once more, and it held 64 KiB per open connection (a third of
+/// what a long stream cost; see `load-tests/RESULTS.md`).
 fn api_listener(addr: &str, worker: usize) -> pingora::listeners::ListenerConfig {
     use pingora::listeners::{
         L4BufferSettings, ListenerConfig, TcpSocketOptions, DEFAULT_L4_WRITE_BUFFER_SIZE,
