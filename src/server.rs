@@ -348,3 +348,26 @@ fn active_checks(config: &Config, snapshot: &Snapshot, health: &Health) -> Vec<C
     }
     services
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::worker_address;
+    use std::net::{SocketAddr, ToSocketAddrs};
+
+    /// Each worker's address text is distinct (Pingora keys upgrade hand-over by it) and still
+    /// names the same socket address.
+    #[test]
+    fn worker_addresses_differ_in_text_and_name_the_same_socket() {
+        for addr in ["127.0.0.1:8080", "[::1]:8080", "0.0.0.0:443"] {
+            let want: SocketAddr = addr.parse().unwrap();
+            let texts: Vec<String> = (0..4).map(|w| worker_address(addr, w)).collect();
+            assert_eq!(texts[0], addr);
+            for (i, t) in texts.iter().enumerate() {
+                assert!(texts[..i].iter().all(|o| o != t), "{texts:?}");
+                let parsed: Vec<SocketAddr> = t.to_socket_addrs().unwrap().collect();
+                assert_eq!(parsed, vec![want], "{t}");
+            }
+        }
+    }
+}
