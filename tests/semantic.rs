@@ -39,7 +39,10 @@ async fn ask(gw: &Gateway, key: &str, body: Value) -> Answer {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200);
+    let status = r.status();
+    if status != 200 {
+        panic!("{status} from {}: {}", gw.api, r.text().await.unwrap());
+    }
     let header = |n: &str| r.headers().get(n).map(|v| v.to_str().unwrap().to_string());
     let cache = header("x-tollgate-cache").unwrap_or_default();
     let similarity = header("x-tollgate-similarity").map(|s| s.parse().unwrap());

@@ -27,11 +27,22 @@ pub struct Gateway {
     log: PathBuf,
 }
 
+/// A port the kernel reports free that this test process has not handed out before. The
+/// gateway's API workers bind with `SO_REUSEPORT`, so two gateways of tests running in
+/// parallel that drew the same port in the moment between probe and bind would share it
+/// instead of one failing to start (and being retried on other ports).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        if GIVEN.lock().unwrap().insert(port) {
+            return port;
+        }
+    }
 }
 
 impl Gateway {
