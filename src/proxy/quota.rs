@@ -35,7 +35,7 @@ pub struct RateHeaders {
     pub remaining_tokens: Option<u64>,
 }
 
-/// Prompts longer than this are tokenized on the blocking pool, not on a worker thread.
+/// Prompts longer than this are reserved by their length instead of tokenized.
 const INLINE_ESTIMATE_BYTES: usize = 8 * 1024;
 
 /// The scopes' rules of `key`: its own, then its team's.

@@ -119,10 +119,6 @@ impl Usage {
     }
 }
 
-fn now_unix() -> u64 {
-    crate::clock::unix_s()
-}
-
 /// An Anthropic message id from an OpenAI one: `msg_` prefixed unless it has it already;
 /// made up from `created` when there is none.
 fn message_id(openai_id: Option<&str>, created: u64) -> String {

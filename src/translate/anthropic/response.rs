@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::{
-    finish_reason_from_stop, message_id, model_at, now_unix, stop_reason_from_finish, str_at, Usage,
+    finish_reason_from_stop, message_id, model_at, stop_reason_from_finish, str_at, Usage,
 };
 use crate::translate::{openai_content_text, TranslateError};
 
@@ -26,7 +26,7 @@ pub fn response_to_openai(resp: &Value, model: &str) -> Result<Value, TranslateE
         .get("content")
         .and_then(Value::as_array)
         .ok_or_else(|| upstream("the Anthropic message has no content array"))?;
-    let created = now_unix();
+    let created = crate::clock::unix_s();
     let mut text = String::new();
     let mut has_text = false;
     let mut calls = Vec::new();

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::{
-    finish_reason_from_stop, message_id, model_at, now_unix, stop_reason_from_finish, str_at, Usage,
+    finish_reason_from_stop, message_id, model_at, stop_reason_from_finish, str_at, Usage,
 };
 use crate::sse::SseEvent;
 use crate::translate::{StreamTranslator, TranslateError};
@@ -36,7 +36,7 @@ pub struct StreamToOpenAi {
 
 impl StreamToOpenAi {
     pub fn new(model: &str, include_usage: bool) -> Self {
-        let created = now_unix();
+        let created = crate::clock::unix_s();
         StreamToOpenAi {
             model: model.to_string(),
             include_usage,
@@ -252,7 +252,7 @@ impl StreamFromOpenAi {
     pub fn new(model: &str) -> Self {
         StreamFromOpenAi {
             model: model.to_string(),
-            created: now_unix(),
+            created: crate::clock::unix_s(),
             started: false,
             next_block: 0,
             open: None,

@@ -39,11 +39,6 @@ fn answer_model(resp: &Value, model: &str) -> String {
         .to_string()
 }
 
-/// Seconds since the Unix epoch, for `created` (0 if the clock is before 1970).
-fn now_secs() -> u64 {
-    crate::clock::unix_s()
-}
-
 /// OpenAI `finish_reason` for a Gemini `finishReason`. `STOP` becomes `tool_calls` when the
 /// answer carried function calls; the content filters become `content_filter`; anything else
 /// (`OTHER`, `LANGUAGE`, `MALFORMED_FUNCTION_CALL`, unknown values) becomes `stop`.

@@ -3,8 +3,7 @@
 use serde_json::{json, Value};
 
 use super::{
-    answer_id, answer_model, finish_reason, gemini_error_message, now_secs, prompt_blocked,
-    tool_call, Usage,
+    answer_id, answer_model, finish_reason, gemini_error_message, prompt_blocked, tool_call, Usage,
 };
 use crate::translate::TranslateError;
 
@@ -42,7 +41,7 @@ pub fn response_to_openai(resp: &Value, model: &str) -> Result<Value, TranslateE
     Ok(json!({
         "id": answer_id(resp),
         "object": "chat.completion",
-        "created": now_secs(),
+        "created": crate::clock::unix_s(),
         "model": answer_model(resp, model),
         "choices": [choice],
         "usage": usage.to_openai(),

@@ -4,8 +4,8 @@
 use serde_json::{json, Value};
 
 use super::{
-    answer_id, answer_model, finish_reason, gemini_error_message, now_secs, prompt_blocked,
-    tool_call, Usage, DEFAULT_ID,
+    answer_id, answer_model, finish_reason, gemini_error_message, prompt_blocked, tool_call, Usage,
+    DEFAULT_ID,
 };
 use crate::sse::SseEvent;
 use crate::translate::{StreamTranslator, TranslateError};
@@ -40,7 +40,7 @@ impl StreamToOpenAi {
         StreamToOpenAi {
             model: model.to_string(),
             id: DEFAULT_ID.to_string(),
-            created: now_secs(),
+            created: crate::clock::unix_s(),
             include_usage,
             started: false,
             calls: 0,
