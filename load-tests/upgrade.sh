@@ -24,8 +24,7 @@ scripts/setup.sh wrk curl
 cargo build --release --quiet
 BIN=target/release/tollgate
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 500); do (echo > /dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.02; done; echo "port $1 never opened" >&2; return 1; }
+source load-tests/lib.sh  # run from the repository root (the cd above)
 # A process listens on the Unix socket $1 (flag __SO_ACCEPTCON in /proc/net/unix).
 unix_listening() { awk -v p="$1" '$NF == p && $4 == "00010000" { found = 1 } END { exit !found }' /proc/net/unix; }
 
