@@ -235,9 +235,7 @@ async fn whole_answer(
         }
         None => body,
     };
-    connector
-        .release_http_session(*answer.session, &*answer.peer, Some(POOL_IDLE))
-        .await;
+    release(connector, answer).await;
     if ctx.keeps_answer() {
         ctx.upstream.answer = Some(translated.clone());
     }
@@ -377,12 +375,17 @@ async fn pump_bursts(
                     ctx.upstream.answer = body.as_ref().map(|b| b.clone().freeze());
                 }
             }
-            connector
-                .release_http_session(*answer.session, &*answer.peer, Some(POOL_IDLE))
-                .await;
+            release(connector, answer).await;
             return Ok(());
         }
     }
+}
+
+/// Hands the upstream connection back to the pool, the answer read to its end. Boxed, like
+/// the connect future in `exchange::attempt`: Pingora's release future is about 3 KiB, and
+/// inline it would size every future above this one for the whole of a stream.
+async fn release(connector: &Connector, answer: Answer) {
+    Box::pin(connector.release_http_session(*answer.session, &*answer.peer, Some(POOL_IDLE))).await;
 }
 
 /// Record a whole answer's usage, or the estimate of its text when it carries none.

@@ -201,8 +201,9 @@ async fn attempt(
     // error before any answer, and the request goes again on a fresh connection.
     let mut tries_left = 3;
     loop {
-        let (mut up, reused) = connector
-            .get_http_session(&peer)
+        // Boxed: Pingora's connect future is about 9 KiB, and inline it would size every
+        // future above this one, kept for the whole of a long stream (load-tests/RESULTS.md).
+        let (mut up, reused) = Box::pin(connector.get_http_session(&peer))
             .await
             .map_err(|e| connect_error(provider, &e))?;
         let header = provider
