@@ -487,3 +487,62 @@ async fn with_accounting_off_nothing_is_asked_for_counted_or_settled() {
         Some(0)
     );
 }
+
+/// A redacted passthrough stream reads each event once for redaction and usage together:
+/// it must be counted, and its usage chunk hidden, exactly as one that is not redacted.
+#[tokio::test]
+async fn a_redacted_stream_is_counted_and_its_usage_chunk_hidden() {
+    let up = Upstream::start(MockConfig {
+        chunks: 10,
+        ..MockConfig::default()
+    })
+    .await;
+    let redaction = "redaction:
+  default_policy: default
+  policies:
+    default:
+      request:  { email: 'off', phone: 'off', credit_card: 'off', ssn: 'off', iban: 'off', ip: 'off', secret: 'off' }
+      response: { email: mask, phone: mask, credit_card: mask, ssn: mask, iban: mask, ip: 'off', secret: mask }
+";
+    let gw = Gateway::start(&format!("{}{redaction}", config(up.addr, "", ""))).await;
+    let said = "mail jo@example.org";
+    let openai = post_chat(&gw, KEY, &chat_body("m-oa", true, said))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let anthropic = reqwest::Client::new()
+        .post(gw.url("/v1/messages"))
+        .header("x-api-key", KEY)
+        .json(&json!({ "model": "m-an", "max_tokens": 50, "stream": true,
+            "messages": [{ "role": "user", "content": said }] }))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for text in [&openai, &anthropic] {
+        assert!(text.contains("[EMAIL]"), "the echo is masked: {text}");
+        assert!(!text.contains("jo@example"), "{text}");
+    }
+    assert!(!openai.contains("\"choices\":[],"), "{openai}");
+    assert!(openai.ends_with("data: [DONE]\n\n"), "{openai}");
+    assert!(anthropic.contains("event: message_stop"), "{anthropic}");
+
+    let u = settled(&gw, 2).await;
+    assert_eq!(u["output_tokens"].as_u64(), Some(20), "10 pieces each: {u}");
+    let m = gw.metrics_text().await;
+    for provider in ["oa", "an"] {
+        let labels = [
+            ("provider", provider),
+            ("direction", "output"),
+            ("source", "provider"),
+        ];
+        assert_eq!(
+            metric(&m, "tollgate_tokens_total", &labels),
+            10.0,
+            "{provider}"
+        );
+    }
+}

@@ -6,9 +6,9 @@
 
 use super::answer::Burst;
 use crate::error::GatewayError;
-use crate::redact::{Counts, Rewrite, SseRedactor};
-use crate::sse::{self, EventSplitter, SseDecoder, SseEvent};
-use crate::translate::StreamTranslator;
+use crate::redact::{Blocked, Counts, Rewrite, SseRedactor};
+use crate::sse::{self, view, EventSplitter, SseDecoder, SseEvent};
+use crate::translate::{ApiFormat, StreamTranslator};
 use crate::usage::StreamUsage;
 use bytes::{Bytes, BytesMut};
 
@@ -145,13 +145,30 @@ impl Tap {
                 self.decoder.finish(&mut self.events).map_err(malformed)?;
             }
             let mut hidden = false;
-            if let Some(t) = tracker.as_deref_mut() {
-                for ev in &self.events {
-                    hidden |= t.on_event(ev);
+            let mut rewrote = false;
+            let shared = match (tracker.as_deref_mut(), self.redactor.as_mut()) {
+                (Some(t), Some(r)) => match self.events.as_slice() {
+                    [ev] => read_once(ev, t, r, &mut self.rewritten),
+                    _ => None,
+                },
+                _ => None,
+            };
+            match shared {
+                Some(Ok((h, w))) => (hidden, rewrote) = (h, w == Rewrite::Rewritten),
+                Some(Err(b)) => {
+                    self.rewritten.clear();
+                    self.leftover = (!out.is_empty()).then(|| out.freeze());
+                    return Err(blocked(b));
+                }
+                None => {
+                    if let Some(t) = tracker.as_deref_mut() {
+                        for ev in &self.events {
+                            hidden |= t.on_event(ev);
+                        }
+                    }
                 }
             }
-            let mut rewrote = false;
-            if let (false, Some(r)) = (hidden, self.redactor.as_mut()) {
+            if let (None, false, Some(r)) = (&shared, hidden, self.redactor.as_mut()) {
                 for (i, ev) in self.events.iter().enumerate() {
                     match r.on_event(ev, &mut self.rewritten) {
                         // Kept as an event only once something in this range was rewritten;
@@ -207,6 +224,37 @@ impl Tap {
             return Ok((!complete.is_empty()).then_some(complete));
         }
         Ok((!out.is_empty()).then(|| out.freeze()))
+    }
+}
+
+/// One event of a passthrough stream read once for both usage and redaction: `(hidden,
+/// rewrite)`, as `StreamUsage::on_event` and `SseRedactor::on_event` would say. A hidden event
+/// is not redacted. `None` when the two cannot share a reading (redaction idle, Gemini).
+fn read_once(
+    ev: &SseEvent,
+    tracker: &mut StreamUsage,
+    redactor: &mut SseRedactor,
+    out: &mut Vec<SseEvent>,
+) -> Option<Result<(bool, Rewrite), Blocked>> {
+    if redactor.is_idle() || redactor.format() != tracker.format() {
+        return None;
+    }
+    match tracker.format() {
+        ApiFormat::OpenAi => Some(view::read_openai(ev.data.trim(), |data, chunk| {
+            if tracker.on_openai_view(chunk) {
+                return Ok((true, Rewrite::Unchanged));
+            }
+            redactor
+                .on_openai(ev, data, chunk, out)
+                .map(|rewrite| (false, rewrite))
+        })),
+        ApiFormat::Anthropic => Some(view::read_anthropic(&ev.data, |data, event| {
+            tracker.on_anthropic_view(ev, event);
+            redactor
+                .on_anthropic(ev, data, event, out)
+                .map(|rewrite| (false, rewrite))
+        })),
+        ApiFormat::Gemini => None,
     }
 }
 

@@ -9,8 +9,8 @@
 //!   the answer; counts for metrics and audit).
 //! - `request`: request-side redaction of exactly the user and tool text of a body.
 //! - `stream`, `sse_stream`, `answer`: the answer side, streamed (per text channel, per SSE
-//!   event) or whole, each followed by placeholder restoring. `sse_view` reads and splices
-//!   the text fields of one event without a JSON tree.
+//!   event) or whole, each followed by placeholder restoring. `crate::sse::view` reads and
+//!   splices the text fields of one event without a JSON tree.
 //! - `guard`: the prompt-injection guardrail.
 //!
 //! Nothing here panics or allocates when there is nothing to redact.
@@ -25,7 +25,6 @@ pub mod policy;
 pub mod request;
 mod shape;
 pub mod sse_stream;
-mod sse_view;
 pub mod stream;
 mod validate;
 

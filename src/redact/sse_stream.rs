@@ -17,8 +17,8 @@
 use super::counts::Counts;
 use super::placeholders::Placeholders;
 use super::policy::{Blocked, CompiledPolicy, Direction};
-use super::sse_view::{self as view, Odd, Splice};
 use super::stream::{PlaceholderRestorer, StreamRedactor};
+use crate::sse::view::{self, OpenAiChoice, Splice};
 use crate::sse::SseEvent;
 use crate::translate::ApiFormat;
 use serde_json::{json, Map, Value};
@@ -100,9 +100,57 @@ impl SseRedactor {
             return Ok(Rewrite::Unchanged);
         }
         match self.format {
-            ApiFormat::OpenAi => self.openai_event(ev, out),
-            ApiFormat::Anthropic => self.anthropic_event(ev, out),
+            ApiFormat::OpenAi => view::read_openai(ev.data.trim(), |data, chunk| {
+                self.on_openai(ev, data, chunk, out)
+            }),
+            ApiFormat::Anthropic => view::read_anthropic(&ev.data, |data, event| {
+                self.on_anthropic(ev, data, event, out)
+            }),
             ApiFormat::Gemini => Ok(Rewrite::Unchanged),
+        }
+    }
+
+    /// Redaction reads nothing: every event passes unchanged.
+    pub fn is_idle(&self) -> bool {
+        self.idle
+    }
+
+    /// The client's format, the one `on_event` reads.
+    pub fn format(&self) -> ApiFormat {
+        self.format
+    }
+
+    /// As `on_event` for an OpenAI stream's event the caller already read with
+    /// `view::read_openai` (`data`: the text `chunk` borrows from).
+    pub fn on_openai(
+        &mut self,
+        ev: &SseEvent,
+        data: &str,
+        chunk: Option<&view::OpenAiChunk<'_>>,
+        out: &mut Vec<SseEvent>,
+    ) -> Result<Rewrite, Blocked> {
+        if self.idle || self.format != ApiFormat::OpenAi {
+            return Ok(Rewrite::Unchanged);
+        }
+        let choices = chunk.map_or(&[][..], |c| c.choices.as_slice());
+        self.openai_event(ev, data, choices, out)
+    }
+
+    /// As `on_event` for an Anthropic stream's event the caller already read with
+    /// `view::read_anthropic` (`data`: the text `event` borrows from).
+    pub fn on_anthropic(
+        &mut self,
+        ev: &SseEvent,
+        data: &str,
+        event: Option<&view::AnthropicEvent<'_>>,
+        out: &mut Vec<SseEvent>,
+    ) -> Result<Rewrite, Blocked> {
+        if self.idle || self.format != ApiFormat::Anthropic {
+            return Ok(Rewrite::Unchanged);
+        }
+        match event {
+            Some(event) => self.anthropic_event(ev, data, event, out),
+            None => Ok(Rewrite::Unchanged),
         }
     }
 
@@ -238,21 +286,14 @@ impl SseRedactor {
         SseEvent::data(Value::Object(chunk).to_string())
     }
 
-    fn openai_event(&mut self, ev: &SseEvent, out: &mut Vec<SseEvent>) -> Result<Rewrite, Blocked> {
+    fn openai_event(
+        &mut self,
+        ev: &SseEvent,
+        data: &str,
+        choices: &[OpenAiChoice<'_>],
+        out: &mut Vec<SseEvent>,
+    ) -> Result<Rewrite, Blocked> {
         let before = out.len();
-        let data = ev.data.trim();
-        let canonical;
-        let (data, choices) = match view::openai(data) {
-            Ok(choices) => (data, choices),
-            Err(Odd) => match serde_json::from_str::<Value>(data) {
-                Ok(v) => {
-                    canonical = v.to_string();
-                    (canonical.as_str(), view::openai_lenient(&canonical))
-                }
-                // `[DONE]` or something not JSON.
-                Err(_) => (data, Vec::new()),
-            },
-        };
         if choices.is_empty() {
             // `[DONE]`, an error, or the usage-only chunk after the last finish chunk:
             // whatever is held goes out first.
@@ -267,7 +308,7 @@ impl SseRedactor {
             }
         }
         let mut splice = Splice::default();
-        for choice in &choices {
+        for choice in choices {
             let mut present: Vec<Key> = Vec::new();
             for t in &choice.texts {
                 let key = (choice.index, t.tool);
@@ -294,23 +335,11 @@ impl SseRedactor {
     fn anthropic_event(
         &mut self,
         ev: &SseEvent,
+        data: &str,
+        event: &view::AnthropicEvent<'_>,
         out: &mut Vec<SseEvent>,
     ) -> Result<Rewrite, Blocked> {
         let before = out.len();
-        let canonical;
-        let (data, event) = match view::anthropic(&ev.data) {
-            Ok(event) => (ev.data.as_str(), Some(event)),
-            Err(Odd) => match serde_json::from_str::<Value>(&ev.data) {
-                Ok(v) => {
-                    canonical = v.to_string();
-                    (canonical.as_str(), view::anthropic_lenient(&canonical))
-                }
-                Err(_) => (ev.data.as_str(), None),
-            },
-        };
-        let Some(event) = event else {
-            return Ok(Rewrite::Unchanged);
-        };
         let key = (event.index, None);
         match event.kind.as_ref() {
             "content_block_start" | "content_block_delta" => {

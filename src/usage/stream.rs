@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::extract::{AnthropicCounts, GeminiCounts, OpenAiCounts};
 use super::tokenizer::{bytes_estimate, Encoding};
 use super::Usage;
+use crate::sse::view::{self, AnthropicEvent};
 use crate::sse::SseEvent;
 use crate::translate::ApiFormat;
 
@@ -189,6 +190,65 @@ impl StreamUsage {
                 self.on_gemini(&ev.data);
                 false
             }
+        }
+    }
+
+    /// The provider's format, the one `on_event` reads.
+    pub fn format(&self) -> ApiFormat {
+        match self.counts {
+            Counts::OpenAi(_) => ApiFormat::OpenAi,
+            Counts::Anthropic(_) => ApiFormat::Anthropic,
+            Counts::Gemini(_) => ApiFormat::Gemini,
+        }
+    }
+
+    /// As `on_event` for an OpenAI event the caller already read with
+    /// `sse::view::read_openai` (`None`: not JSON), so that a stream that is also redacted
+    /// reads each event once.
+    pub fn on_openai_view(&mut self, chunk: Option<&view::OpenAiChunk<'_>>) -> bool {
+        let Some(chunk) = chunk else {
+            return false;
+        };
+        for choice in &chunk.choices {
+            // The order `on_event` keeps: content, refusal, tool arguments.
+            let (content, tools) = choice.texts.split_at(usize::from(
+                choice.texts.first().is_some_and(|t| t.tool.is_none()),
+            ));
+            for t in content {
+                self.push_text(&t.text);
+            }
+            if let Some(refusal) = &choice.refusal {
+                self.push_text(refusal);
+            }
+            for t in tools {
+                self.push_text(&t.text);
+            }
+        }
+        let usage = chunk
+            .usage
+            .and_then(|raw| serde_json::from_str::<Option<OpenAiCounts>>(raw.get()).ok())
+            .flatten();
+        let Some(usage) = usage else {
+            return false;
+        };
+        if let Counts::OpenAi(c) = &mut self.counts {
+            c.merge(&usage);
+        }
+        self.reported = true;
+        chunk.choices.is_empty()
+    }
+
+    /// As `on_event` for an Anthropic event the caller already read with
+    /// `sse::view::read_anthropic`: a text delta's text comes from the view; the events that
+    /// carry usage (two per answer) are read here.
+    pub fn on_anthropic_view(&mut self, ev: &SseEvent, event: Option<&AnthropicEvent<'_>>) {
+        if ev.event.as_deref() != Some("content_block_delta") {
+            self.on_anthropic(ev);
+            return;
+        }
+        let text = event.filter(|e| e.kind == "content_block_delta");
+        if let Some(t) = text.and_then(|e| e.text.as_ref()) {
+            self.push_text(&t.text);
         }
     }
 

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::fixtures::{self, Fixture, Tool};
 use super::stream::MAX_TEXT_BYTES;
 use super::{count_tokens, from_answer, from_value, Price, StreamUsage, Usage};
-use crate::sse::{SseDecoder, SseEvent};
+use crate::sse::{view, SseDecoder, SseEvent};
 use crate::translate::ApiFormat;
 
 fn u(input: u64, cached_input: u64, output: u64) -> Usage {
@@ -425,4 +425,66 @@ fn fixtures_map_as_documented() {
         from_answer(ApiFormat::Gemini, ge.whole.as_bytes()),
         Some(u(36, 64, 50))
     );
+}
+
+/// Feeds `events` both ways, `on_event` and the reading shared with the stream redactor;
+/// both must keep the same text, report the same usage and hide the same events.
+fn same_through_the_view(format: ApiFormat, events: &[SseEvent]) {
+    let mut direct = StreamUsage::new(format);
+    let mut shared = StreamUsage::new(format);
+    for ev in events {
+        let hidden = direct.on_event(ev);
+        let via_view = match format {
+            ApiFormat::OpenAi => {
+                view::read_openai(ev.data.trim(), |_, chunk| shared.on_openai_view(chunk))
+            }
+            ApiFormat::Anthropic => view::read_anthropic(&ev.data, |_, event| {
+                shared.on_anthropic_view(ev, event);
+                false
+            }),
+            ApiFormat::Gemini => unreachable!("Gemini streams are not redacted"),
+        };
+        assert_eq!(hidden, via_view, "hidden differs on {:?}", ev.data);
+    }
+    assert_eq!(direct.text(), shared.text());
+    assert_eq!(direct.reported(), shared.reported());
+}
+
+fn events_of(wire: &[u8]) -> Vec<SseEvent> {
+    let mut events = Vec::new();
+    let mut decoder = SseDecoder::default();
+    decoder.feed(wire, &mut events).unwrap();
+    decoder.finish(&mut events).unwrap();
+    events
+}
+
+#[test]
+fn the_view_shared_with_redaction_reads_what_on_event_reads() {
+    let tool = Some(Tool {
+        name: "lookup",
+        args: r#"{"city":"Zürich","n":2}"#,
+    });
+    let deltas = ["Hel", "lo \"wo", "rld\"\n", "é!"];
+    for tool in [None, tool] {
+        let oa = fixtures::openai(1200, 1024, 40, &deltas, tool);
+        same_through_the_view(ApiFormat::OpenAi, &events_of(&oa.stream));
+        for repeats in [false, true] {
+            let an = fixtures::anthropic([12, 8, 100, 30], &deltas, tool, repeats);
+            same_through_the_view(ApiFormat::Anthropic, &events_of(&an.stream));
+        }
+    }
+    // A refusal, a usage-only chunk without `choices`, and `[DONE]`.
+    let odd = [
+        data(json!({"choices": [{"index": 0, "delta": {"refusal": "I can't"}}]})),
+        data(json!({"usage": {"prompt_tokens": 3, "completion_tokens": 4}})),
+        SseEvent::data("[DONE]"),
+    ];
+    same_through_the_view(ApiFormat::OpenAi, &odd);
+    let mut t = StreamUsage::new(ApiFormat::OpenAi);
+    let hidden = view::read_openai(
+        r#"{"usage":{"prompt_tokens":3,"completion_tokens":4}}"#,
+        |_, c| t.on_openai_view(c),
+    );
+    assert!(hidden, "a usage-only chunk is hidden");
+    assert_eq!(t.reported(), Some(u(3, 0, 4)));
 }

@@ -1,8 +1,10 @@
-//! What the stream redactor reads from one event, borrowed from the event's data: each text
-//! field as its raw JSON string and where it lies, so that a changed text is spliced into
-//! the original bytes. Nothing is parsed into a tree or serialised again, and everything else
+//! What a stream's consumers read from one OpenAI or Anthropic event, borrowed from the
+//! event's data: each text field as its raw JSON string and where it lies, so that the stream
+//! redactor can splice a changed text into the original bytes, and (OpenAI) the raw `usage`
+//! for usage tracking. Nothing is parsed into a tree or serialised again, and everything else
 //! in the event goes out exactly as it came (a tree round trip per event was most of the
-//! redacting stream's cost; `load-tests/RESULTS.md`).
+//! redacting stream's cost; `load-tests/RESULTS.md`). A passthrough stream with redaction on
+//! reads each event once, here, for both redaction and usage (`proxy::body::Tap`).
 //!
 //! Reading is strict first, in one pass over typed structs: any part that is not the
 //! expected shape, or a repeated key, fails the whole event. The caller then parses the event
@@ -27,6 +29,14 @@ pub struct TextAt<'a> {
     pub text: Cow<'a, str>,
 }
 
+/// An OpenAI chunk.
+pub struct OpenAiChunk<'a> {
+    /// Empty when the chunk has none (an error, the usage-only chunk).
+    pub choices: Vec<OpenAiChoice<'a>>,
+    /// The `usage` field as written, if present (`null` included).
+    pub usage: Option<&'a RawValue>,
+}
+
 /// One choice of an OpenAI chunk.
 pub struct OpenAiChoice<'a> {
     pub index: u64,
@@ -34,6 +44,8 @@ pub struct OpenAiChoice<'a> {
     pub ending: bool,
     /// In the order they appear: `delta.content`, then each tool call's arguments.
     pub texts: Vec<TextAt<'a>>,
+    /// `delta.refusal`, decoded (counted as answer text, not redacted).
+    pub refusal: Option<Cow<'a, str>>,
 }
 
 /// An Anthropic event.
@@ -46,7 +58,7 @@ pub struct AnthropicEvent<'a> {
 }
 
 /// The event is not of the expected shape, or repeats a key (strict reading).
-pub struct Odd;
+struct Odd;
 
 /// The strict reading: one pass, every part typed.
 mod typed {
@@ -70,6 +82,8 @@ mod typed {
     pub struct Chunk<'a> {
         #[serde(borrow)]
         pub choices: Option<Vec<Choice<'a>>>,
+        #[serde(borrow)]
+        pub usage: Option<&'a RawValue>,
     }
 
     #[derive(Deserialize)]
@@ -85,6 +99,8 @@ mod typed {
     pub struct Delta<'a> {
         #[serde(borrow)]
         pub content: Option<&'a RawValue>,
+        #[serde(borrow)]
+        pub refusal: Option<&'a RawValue>,
         #[serde(borrow)]
         pub tool_calls: Option<Vec<ToolCall<'a>>>,
     }
@@ -108,6 +124,8 @@ mod typed {
 struct Chunk<'a> {
     #[serde(borrow)]
     choices: Option<&'a RawValue>,
+    #[serde(borrow)]
+    usage: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -124,6 +142,8 @@ struct Choice<'a> {
 struct Delta<'a> {
     #[serde(borrow)]
     content: Option<&'a RawValue>,
+    #[serde(borrow)]
+    refusal: Option<&'a RawValue>,
     #[serde(borrow)]
     tool_calls: Option<&'a RawValue>,
 }
@@ -197,15 +217,16 @@ fn text_at<'a>(raw: Option<&'a RawValue>, tool: Option<u64>, json: bool) -> Opti
     })
 }
 
-/// The choices of an OpenAI chunk, with their texts, read strictly. Empty when the chunk has
-/// none (an error, the usage-only chunk).
-pub fn openai(data: &str) -> Result<Vec<OpenAiChoice<'_>>, Odd> {
+/// An OpenAI chunk, its choices with their texts, read strictly.
+fn openai(data: &str) -> Result<OpenAiChunk<'_>, Odd> {
     let chunk: typed::Chunk = serde_json::from_str(data).map_err(|_| Odd)?;
     let mut choices = Vec::new();
     for (pos, choice) in chunk.choices.unwrap_or_default().into_iter().enumerate() {
         let mut texts = Vec::new();
+        let mut refusal = None;
         if let Some(delta) = choice.delta {
             texts.extend(text_at(delta.content, None, false));
+            refusal = delta.refusal.and_then(string);
             for (tpos, call) in delta.tool_calls.unwrap_or_default().into_iter().enumerate() {
                 let tool = call.index.unwrap_or(tpos as u64);
                 let arguments = call.function.and_then(|f| f.arguments);
@@ -216,15 +237,22 @@ pub fn openai(data: &str) -> Result<Vec<OpenAiChoice<'_>>, Odd> {
             index: choice.index.unwrap_or(pos as u64),
             ending: choice.finish_reason.is_some(),
             texts,
+            refusal,
         });
     }
-    Ok(choices)
+    Ok(OpenAiChunk {
+        choices,
+        usage: chunk.usage,
+    })
 }
 
 /// As `openai`, read leniently: a part of another shape is skipped.
-pub fn openai_lenient(data: &str) -> Vec<OpenAiChoice<'_>> {
+fn openai_lenient(data: &str) -> OpenAiChunk<'_> {
     let Ok(chunk) = serde_json::from_str::<Chunk>(data) else {
-        return Vec::new();
+        return OpenAiChunk {
+            choices: Vec::new(),
+            usage: None,
+        };
     };
     let raws: Vec<&RawValue> = part(chunk.choices).unwrap_or_default();
     let mut choices = Vec::with_capacity(raws.len());
@@ -233,8 +261,10 @@ pub fn openai_lenient(data: &str) -> Vec<OpenAiChoice<'_>> {
             continue;
         };
         let mut texts = Vec::new();
+        let mut refusal = None;
         if let Some(delta) = part::<Delta>(choice.delta) {
             texts.extend(text_at(delta.content, None, false));
+            refusal = delta.refusal.and_then(string);
             let calls: Vec<&RawValue> = part(delta.tool_calls).unwrap_or_default();
             for (tpos, call) in calls.into_iter().enumerate() {
                 let Some(call) = part::<ToolCall>(Some(call)) else {
@@ -250,13 +280,49 @@ pub fn openai_lenient(data: &str) -> Vec<OpenAiChoice<'_>> {
             index: uint(choice.index).unwrap_or(pos as u64),
             ending: choice.finish_reason.is_some(),
             texts,
+            refusal,
         });
     }
-    choices
+    OpenAiChunk {
+        choices,
+        usage: chunk.usage,
+    }
+}
+
+/// Reads the OpenAI event `data` strictly or, when that fails, its canonical form (see the
+/// module's notes) leniently, and hands `f` the text read and what it holds: `None` when it
+/// is not JSON (`[DONE]`). The view borrows from the text `f` gets.
+pub fn read_openai<R>(data: &str, f: impl FnOnce(&str, Option<&OpenAiChunk<'_>>) -> R) -> R {
+    match openai(data) {
+        Ok(chunk) => f(data, Some(&chunk)),
+        Err(Odd) => match canonical(data) {
+            Some(canonical) => f(&canonical, Some(&openai_lenient(&canonical))),
+            None => f(data, None),
+        },
+    }
+}
+
+/// As `read_openai`, for an Anthropic event.
+pub fn read_anthropic<R>(data: &str, f: impl FnOnce(&str, Option<&AnthropicEvent<'_>>) -> R) -> R {
+    match anthropic(data) {
+        Ok(event) => f(data, Some(&event)),
+        Err(Odd) => match canonical(data) {
+            Some(canonical) => f(&canonical, anthropic_lenient(&canonical).as_ref()),
+            None => f(data, None),
+        },
+    }
+}
+
+/// `data` parsed as a tree and written back (repeated keys resolved, last one wins); `None`
+/// when it is not JSON.
+fn canonical(data: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(data)
+        .ok()
+        .map(|v| v.to_string())
 }
 
 /// An Anthropic event, read strictly.
-pub fn anthropic(data: &str) -> Result<AnthropicEvent<'_>, Odd> {
+fn anthropic(data: &str) -> Result<AnthropicEvent<'_>, Odd> {
     let event: typed::Event = serde_json::from_str(data).map_err(|_| Odd)?;
     let kind = event.kind.unwrap_or_default();
     let text = anthropic_text(&kind, event.content_block, event.delta);
@@ -268,7 +334,7 @@ pub fn anthropic(data: &str) -> Result<AnthropicEvent<'_>, Odd> {
 }
 
 /// As `anthropic`, read leniently; `None` when the event is not an object.
-pub fn anthropic_lenient(data: &str) -> Option<AnthropicEvent<'_>> {
+fn anthropic_lenient(data: &str) -> Option<AnthropicEvent<'_>> {
     let event = serde_json::from_str::<Event>(data).ok()?;
     let kind = event.kind.and_then(string).unwrap_or_default();
     let (block, delta) = match kind.as_ref() {

@@ -8,6 +8,8 @@
 //! line is not dispatched. A line or event longer than the limit is an error, so a broken
 //! upstream cannot make the gateway buffer without bound.
 
+pub mod view;
+
 use std::fmt;
 
 /// One event: its `event:` name, if any, and its data (lines joined with `\n`).
