@@ -1,6 +1,7 @@
 //! Criterion benchmarks of redaction: a 32 KB prompt with a few matches and with none
 //! (`CompiledPolicy::redact`, and `redact_request` on a whole OpenAI body), and a streamed
-//! answer per event (`SseRedactor::on_event` on OpenAI chunks of 20-byte deltas, and
+//! answer per event (`SseRedactor::on_event` on OpenAI chunks of 20-byte deltas, the same
+//! events 16 at a time through `SseRedactor::on_burst` as the gateway feeds them, and
 //! `StreamRedactor::push` on the bare deltas). Goals: a 32 KB prompt in well under a
 //! millisecond; a streamed event in a few microseconds.
 //!
@@ -159,6 +160,27 @@ fn stream(c: &mut Criterion) {
             for ev in &events {
                 out.clear();
                 let _ = r.on_event(black_box(ev), &mut out);
+                n += out.len();
+            }
+            let _ = r.finish(&mut out);
+            n
+        })
+    });
+    // As the gateway feeds a stream: the events one read from the provider returned (16
+    // here), together.
+    group.bench_function("sse_redactor_openai_bursts_of_16", |b| {
+        b.iter(|| {
+            let mut r = SseRedactor::new(
+                ApiFormat::OpenAi,
+                Arc::clone(&p),
+                Placeholders::default(),
+                128,
+            );
+            let (mut outcomes, mut out) = (Vec::new(), Vec::new());
+            let mut n = 0;
+            for burst in events.chunks(16) {
+                out.clear();
+                let _ = r.on_burst(black_box(burst), |_, _| false, &mut outcomes, &mut out);
                 n += out.len();
             }
             let _ = r.finish(&mut out);

@@ -6,9 +6,9 @@
 
 use super::answer::Burst;
 use crate::error::GatewayError;
-use crate::redact::{Blocked, Counts, Rewrite, SseRedactor};
-use crate::sse::{self, view, EventSplitter, SseDecoder, SseEvent};
-use crate::translate::{ApiFormat, StreamTranslator};
+use crate::redact::{Counts, Outcome, SseRedactor};
+use crate::sse::{self, EventSplitter, SseDecoder, SseEvent};
+use crate::translate::StreamTranslator;
 use crate::usage::StreamUsage;
 use bytes::{Bytes, BytesMut};
 
@@ -82,6 +82,7 @@ pub struct Tap {
     ends: Vec<usize>,
     redactor: Option<SseRedactor>,
     rewritten: Vec<SseEvent>,
+    outcomes: Vec<Outcome>,
     leftover: Option<Bytes>,
 }
 
@@ -94,6 +95,7 @@ impl Tap {
             ends: Vec::new(),
             redactor,
             rewritten: Vec::new(),
+            outcomes: Vec::new(),
             leftover: None,
         }
     }
@@ -133,77 +135,90 @@ impl Tap {
                 self.ends.push(complete.len());
             }
         }
-        // Each range is one event: kept as it came, left out, or replaced by its rewrite.
-        let (mut start, mut out, mut changed) = (0, BytesMut::new(), false);
+        // Each range is one event. All are decoded first, then read for usage and redacted
+        // together (`SseRedactor::on_burst`); each range then goes out as it came, is left
+        // out, or is replaced by its rewrite.
         let ends = std::mem::take(&mut self.ends);
+        let mut spans = Vec::with_capacity(ends.len());
+        let mut start = 0;
         for &end in &ends {
             let raw = complete.get(start..end).unwrap_or_default();
+            let first = self.events.len();
             self.decoder
                 .feed(raw, &mut self.events)
                 .map_err(malformed)?;
             if burst.end && end == complete.len() {
                 self.decoder.finish(&mut self.events).map_err(malformed)?;
             }
-            let mut hidden = false;
-            let mut rewrote = false;
-            let shared = match (tracker.as_deref_mut(), self.redactor.as_mut()) {
-                (Some(t), Some(r)) => match self.events.as_slice() {
-                    [ev] => read_once(ev, t, r, &mut self.rewritten),
-                    _ => None,
-                },
-                _ => None,
+            spans.push((start..end, first..self.events.len()));
+            start = end;
+        }
+        let mut outcomes = std::mem::take(&mut self.outcomes);
+        let redacted = match self.redactor.as_mut().filter(|r| !r.is_idle()) {
+            Some(r) => r
+                .on_burst(
+                    &self.events,
+                    |ev, reading| {
+                        tracker
+                            .as_deref_mut()
+                            .is_some_and(|t| t.observe(ev, reading))
+                    },
+                    &mut outcomes,
+                    &mut self.rewritten,
+                )
+                .err(),
+            None => {
+                outcomes.clear();
+                for ev in &self.events {
+                    let hidden = tracker.as_deref_mut().is_some_and(|t| t.on_event(ev));
+                    outcomes.push(if hidden {
+                        Outcome::Hidden
+                    } else {
+                        Outcome::Unchanged
+                    });
+                }
+                None
+            }
+        };
+        let (mut out, mut changed) = (BytesMut::new(), false);
+        for (raw, events) in spans {
+            // After a block, only the events before it go out.
+            let Some(these) = outcomes.get(events.clone()) else {
+                break;
             };
-            match shared {
-                Some(Ok((h, w))) => (hidden, rewrote) = (h, w == Rewrite::Rewritten),
-                Some(Err(b)) => {
-                    self.rewritten.clear();
-                    self.leftover = (!out.is_empty()).then(|| out.freeze());
-                    return Err(blocked(b));
-                }
-                None => {
-                    if let Some(t) = tracker.as_deref_mut() {
-                        for ev in &self.events {
-                            hidden |= t.on_event(ev);
-                        }
-                    }
-                }
-            }
-            if let (None, false, Some(r)) = (&shared, hidden, self.redactor.as_mut()) {
-                for (i, ev) in self.events.iter().enumerate() {
-                    match r.on_event(ev, &mut self.rewritten) {
-                        // Kept as an event only once something in this range was rewritten;
-                        // until then the range's bytes go out as they came.
-                        Ok(Rewrite::Unchanged) if rewrote => self.rewritten.push(ev.clone()),
-                        Ok(Rewrite::Unchanged) => {}
-                        Ok(Rewrite::Rewritten) => {
-                            if !rewrote {
-                                let earlier = self.events.get(..i).unwrap_or_default();
-                                self.rewritten.splice(0..0, earlier.iter().cloned());
-                                rewrote = true;
-                            }
-                        }
-                        Err(b) => {
-                            self.rewritten.clear();
-                            self.leftover = (!out.is_empty()).then(|| out.freeze());
-                            return Err(blocked(b));
-                        }
-                    }
-                }
-            }
-            self.events.clear();
-            if hidden {
+            if these.contains(&Outcome::Hidden) {
                 changed = true;
-            } else if rewrote {
+            } else if these.iter().all(|o| *o == Outcome::Unchanged) {
+                out.extend_from_slice(complete.get(raw).unwrap_or_default());
+            } else {
                 changed = true;
                 let mut wire = Vec::new();
-                for ev in self.rewritten.drain(..) {
-                    sse::encode(&ev, &mut wire);
+                for (ev, outcome) in self
+                    .events
+                    .get(events)
+                    .unwrap_or_default()
+                    .iter()
+                    .zip(these)
+                {
+                    match outcome {
+                        Outcome::Unchanged => sse::encode(ev, &mut wire),
+                        Outcome::Replaced(r) => {
+                            for ev in self.rewritten.get(r.clone()).unwrap_or_default() {
+                                sse::encode(ev, &mut wire);
+                            }
+                        }
+                        Outcome::Hidden => {}
+                    }
                 }
                 out.extend_from_slice(&wire);
-            } else {
-                out.extend_from_slice(raw);
             }
-            start = end;
+        }
+        self.events.clear();
+        self.rewritten.clear();
+        self.outcomes = outcomes;
+        if let Some(b) = redacted {
+            self.leftover = (!out.is_empty()).then(|| out.freeze());
+            return Err(blocked(b));
         }
         // Its allocation is kept for the next burst.
         self.ends = ends;
@@ -224,37 +239,6 @@ impl Tap {
             return Ok((!complete.is_empty()).then_some(complete));
         }
         Ok((!out.is_empty()).then(|| out.freeze()))
-    }
-}
-
-/// One event of a passthrough stream read once for both usage and redaction: `(hidden,
-/// rewrite)`, as `StreamUsage::on_event` and `SseRedactor::on_event` would say. A hidden event
-/// is not redacted. `None` when the two cannot share a reading (redaction idle, Gemini).
-fn read_once(
-    ev: &SseEvent,
-    tracker: &mut StreamUsage,
-    redactor: &mut SseRedactor,
-    out: &mut Vec<SseEvent>,
-) -> Option<Result<(bool, Rewrite), Blocked>> {
-    if redactor.is_idle() || redactor.format() != tracker.format() {
-        return None;
-    }
-    match tracker.format() {
-        ApiFormat::OpenAi => Some(view::read_openai(ev.data.trim(), |data, chunk| {
-            if tracker.on_openai_view(chunk) {
-                return Ok((true, Rewrite::Unchanged));
-            }
-            redactor
-                .on_openai(ev, data, chunk, out)
-                .map(|rewrite| (false, rewrite))
-        })),
-        ApiFormat::Anthropic => Some(view::read_anthropic(&ev.data, |data, event| {
-            tracker.on_anthropic_view(ev, event);
-            redactor
-                .on_anthropic(ev, data, event, out)
-                .map(|rewrite| (false, rewrite))
-        })),
-        ApiFormat::Gemini => None,
     }
 }
 
@@ -293,25 +277,30 @@ impl Translation {
     ) -> Result<Option<Bytes>, GatewayError> {
         let mut result = self.step(burst, tracker);
         if let Some(r) = self.redactor.as_mut() {
-            let mut redacted = std::mem::take(&mut self.redacted);
-            for ev in self.client.drain(..) {
-                match r.on_event(&ev, &mut redacted) {
-                    Ok(Rewrite::Unchanged) => redacted.push(ev),
-                    Ok(Rewrite::Rewritten) => {}
-                    Err(b) => {
-                        result = Err(blocked(b));
-                        break;
+            let mut outcomes = Vec::new();
+            let mut replaced = std::mem::take(&mut self.redacted);
+            if let Err(b) = r.on_burst(&self.client, |_, _| false, &mut outcomes, &mut replaced) {
+                result = Err(blocked(b));
+            }
+            // After a block, only the events before it go out.
+            let mut redacted = Vec::with_capacity(self.client.len());
+            for (ev, outcome) in self.client.drain(..).zip(&outcomes) {
+                match outcome {
+                    Outcome::Unchanged => redacted.push(ev),
+                    Outcome::Replaced(r) => {
+                        redacted.extend(replaced.get(r.clone()).unwrap_or_default().iter().cloned())
                     }
+                    Outcome::Hidden => {}
                 }
             }
+            replaced.clear();
+            self.redacted = replaced;
             if burst.end && result.is_ok() {
                 if let Err(b) = r.finish(&mut redacted) {
                     result = Err(blocked(b));
                 }
             }
-            // The drained buffer is kept for the next burst.
-            std::mem::swap(&mut self.client, &mut redacted);
-            self.redacted = redacted;
+            self.client = redacted;
         }
         let mut wire = Vec::new();
         for ev in self.client.drain(..) {

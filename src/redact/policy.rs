@@ -303,6 +303,30 @@ impl CompiledPolicy {
         self.side(dir).detector.reach(hay, floor)
     }
 
+    /// `Err` (counted) when a chosen match inside `range` has the `block` action.
+    pub(crate) fn check_block(
+        &self,
+        dir: Direction,
+        range: std::ops::Range<usize>,
+        chosen: &[Candidate],
+        counts: &mut Counts,
+    ) -> Result<(), Blocked> {
+        let blocking = chosen.iter().find(|m| {
+            m.start >= range.start
+                && m.end <= range.end
+                && self.action(dir, m.entity) == Action::Block
+        });
+        let Some(m) = blocking else {
+            return Ok(());
+        };
+        if let Some(label) = self.names.labels.get(slot(m.entity)) {
+            counts.add(label, dir, Action::Block, 1);
+        }
+        Err(Blocked {
+            entity: self.label(m.entity).to_string(),
+        })
+    }
+
     /// Writes `hay[range]` to `out` with the `chosen` matches inside it replaced (matches are
     /// sorted, non-overlapping, and lie wholly inside or outside the range). A `block` match
     /// writes nothing, is counted, and is the `Err`.
@@ -317,20 +341,12 @@ impl CompiledPolicy {
         counts: &mut Counts,
         out: &mut String,
     ) -> Result<(), Blocked> {
+        self.check_block(dir, range.clone(), chosen, counts)?;
         let inside = || {
             chosen
                 .iter()
                 .filter(|m| m.start >= range.start && m.end <= range.end)
         };
-        if let Some(m) = inside().find(|m| self.action(dir, m.entity) == Action::Block) {
-            let label = self.names.labels.get(slot(m.entity));
-            if let Some(label) = label {
-                counts.add(label, dir, Action::Block, 1);
-            }
-            return Err(Blocked {
-                entity: self.label(m.entity).to_string(),
-            });
-        }
         let mut at = range.start;
         for m in inside() {
             out.push_str(hay.get(at..m.start).unwrap_or_default());

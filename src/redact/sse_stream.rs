@@ -22,7 +22,11 @@ use crate::sse::view::{self, OpenAiChoice, Splice};
 use crate::sse::SseEvent;
 use crate::translate::ApiFormat;
 use serde_json::{json, Map, Value};
+use std::ops::Range;
 use std::sync::Arc;
+
+mod burst;
+pub use burst::Outcome;
 
 /// What `on_event` did with an event.
 #[must_use]
@@ -58,6 +62,9 @@ pub struct SseRedactor {
     /// OpenAI: top-level fields of the first chunk (id, created, model...), for extra chunks.
     template: Option<Map<String, Value>>,
     scratch: String,
+    /// `on_burst`'s buffers, kept between bursts: released text, and each text's part of it.
+    released: String,
+    parts: Vec<Range<usize>>,
 }
 
 impl SseRedactor {
@@ -81,6 +88,8 @@ impl SseRedactor {
             counts: Counts::default(),
             template: None,
             scratch: String::new(),
+            released: String::new(),
+            parts: Vec::new(),
         }
     }
 
@@ -93,65 +102,21 @@ impl SseRedactor {
         all
     }
 
-    /// Feeds one event. On `Unchanged` nothing is pushed and the event goes out as it came.
-    /// `Err`: a `block` action fired; end the stream with an error event.
+    /// Feeds one event (a burst of one: see `on_burst`). On `Unchanged` nothing is pushed
+    /// and the event goes out as it came. `Err`: a `block` action fired; end the stream with
+    /// an error event.
     pub fn on_event(&mut self, ev: &SseEvent, out: &mut Vec<SseEvent>) -> Result<Rewrite, Blocked> {
-        if self.idle {
-            return Ok(Rewrite::Unchanged);
-        }
-        match self.format {
-            ApiFormat::OpenAi => view::read_openai(ev.data.trim(), |data, chunk| {
-                self.on_openai(ev, data, chunk, out)
-            }),
-            ApiFormat::Anthropic => view::read_anthropic(&ev.data, |data, event| {
-                self.on_anthropic(ev, data, event, out)
-            }),
-            ApiFormat::Gemini => Ok(Rewrite::Unchanged),
-        }
+        let mut outcomes = Vec::with_capacity(1);
+        self.on_burst(std::slice::from_ref(ev), |_, _| false, &mut outcomes, out)?;
+        Ok(match outcomes.first() {
+            Some(Outcome::Replaced(_)) => Rewrite::Rewritten,
+            _ => Rewrite::Unchanged,
+        })
     }
 
     /// Redaction reads nothing: every event passes unchanged.
     pub fn is_idle(&self) -> bool {
         self.idle
-    }
-
-    /// The client's format, the one `on_event` reads.
-    pub fn format(&self) -> ApiFormat {
-        self.format
-    }
-
-    /// As `on_event` for an OpenAI stream's event the caller already read with
-    /// `view::read_openai` (`data`: the text `chunk` borrows from).
-    pub fn on_openai(
-        &mut self,
-        ev: &SseEvent,
-        data: &str,
-        chunk: Option<&view::OpenAiChunk<'_>>,
-        out: &mut Vec<SseEvent>,
-    ) -> Result<Rewrite, Blocked> {
-        if self.idle || self.format != ApiFormat::OpenAi {
-            return Ok(Rewrite::Unchanged);
-        }
-        let choices = chunk.map_or(&[][..], |c| c.choices.as_slice());
-        self.openai_event(ev, data, choices, out)
-    }
-
-    /// As `on_event` for an Anthropic stream's event the caller already read with
-    /// `view::read_anthropic` (`data`: the text `event` borrows from).
-    pub fn on_anthropic(
-        &mut self,
-        ev: &SseEvent,
-        data: &str,
-        event: Option<&view::AnthropicEvent<'_>>,
-        out: &mut Vec<SseEvent>,
-    ) -> Result<Rewrite, Blocked> {
-        if self.idle || self.format != ApiFormat::Anthropic {
-            return Ok(Rewrite::Unchanged);
-        }
-        match event {
-            Some(event) => self.anthropic_event(ev, data, event, out),
-            None => Ok(Rewrite::Unchanged),
-        }
     }
 
     /// The stream ended: flushes what every channel still holds, as extra delta events.
@@ -197,6 +162,51 @@ impl SseRedactor {
             text.push_str(&self.close(key)?);
         }
         Ok(text)
+    }
+
+    /// Pushes `pieces` through the channel `key` together; appends what each releases to
+    /// `out`, returning where each one's part lies.
+    fn feed_many(
+        &mut self,
+        key: Key,
+        json: bool,
+        pieces: &[&str],
+        out: &mut String,
+    ) -> Result<Vec<Range<usize>>, Blocked> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        let mut ranges = Vec::with_capacity(pieces.len());
+        let Some(ch) = self.channel(key, json) else {
+            for piece in pieces {
+                let start = out.len();
+                out.push_str(piece);
+                ranges.push(start..out.len());
+            }
+            self.scratch = scratch;
+            return Ok(ranges);
+        };
+        let mut ends = Vec::with_capacity(pieces.len());
+        let r = ch.redactor.push_many(pieces, &mut scratch, &mut ends);
+        if r.is_ok() && ch.restorer.is_idle() {
+            let base = out.len();
+            out.push_str(&scratch);
+            let mut at = 0;
+            for end in ends {
+                ranges.push(base + at..base + end);
+                at = end;
+            }
+        } else if r.is_ok() {
+            let mut at = 0;
+            for end in ends {
+                let start = out.len();
+                ch.restorer
+                    .push(scratch.get(at..end).unwrap_or_default(), out);
+                ranges.push(start..out.len());
+                at = end;
+            }
+        }
+        self.scratch = scratch;
+        r.map(|()| ranges)
     }
 
     /// Flushes and removes the channel `key`; its remaining text.

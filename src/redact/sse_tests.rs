@@ -1,11 +1,15 @@
 //! Event-level stream redaction (OpenAI and Anthropic) and whole answers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use super::stream_tests::{cut, text};
+use super::test_support::Rng;
 use super::test_support::{mask_all, policy};
-use super::{redact_answer, Counts, Placeholders, Rewrite, SseRedactor};
+use super::{redact_answer, CompiledPolicy, Counts, Direction, Outcome, Placeholders};
+use super::{Rewrite, SseRedactor};
 use crate::sse::SseEvent;
 use crate::translate::ApiFormat;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 fn oa_chunk(delta: Value, finish: Option<&str>) -> SseEvent {
     SseEvent::data(
@@ -15,7 +19,7 @@ fn oa_chunk(delta: Value, finish: Option<&str>) -> SseEvent {
     )
 }
 
-/// Runs `events` through `r`; returns the events as the client gets them.
+/// Runs `events` through `r` one by one; returns the events as the client gets them.
 fn run(r: &mut SseRedactor, events: &[SseEvent]) -> Vec<SseEvent> {
     let mut sent = Vec::new();
     for ev in events {
@@ -32,6 +36,40 @@ fn run(r: &mut SseRedactor, events: &[SseEvent]) -> Vec<SseEvent> {
     r.finish(&mut out).unwrap();
     sent.extend(out);
     sent
+}
+
+/// Runs `events` through `r` in bursts of the given sizes (cycled); returns the events as
+/// the client gets them and how many of them are rewrites.
+fn run_bursts(r: &mut SseRedactor, events: &[SseEvent], sizes: &[usize]) -> (Vec<SseEvent>, usize) {
+    let (mut sent, mut rewritten, mut at) = (Vec::new(), 0, 0);
+    for &size in sizes.iter().cycle() {
+        let Some(burst) = events.get(at..(at + size.max(1)).min(events.len())) else {
+            break;
+        };
+        if burst.is_empty() {
+            break;
+        }
+        at += burst.len();
+        let (mut outcomes, mut replaced) = (Vec::new(), Vec::new());
+        r.on_burst(burst, |_, _| false, &mut outcomes, &mut replaced)
+            .unwrap();
+        assert_eq!(outcomes.len(), burst.len());
+        for (ev, outcome) in burst.iter().zip(&outcomes) {
+            match outcome {
+                Outcome::Unchanged => sent.push(ev.clone()),
+                Outcome::Replaced(range) => {
+                    rewritten += range.len();
+                    sent.extend(replaced[range.clone()].iter().cloned());
+                }
+                Outcome::Hidden => panic!("nothing is hidden here"),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    r.finish(&mut out).unwrap();
+    rewritten += out.len();
+    sent.extend(out);
+    (sent, rewritten)
 }
 
 /// The text a client reassembles from OpenAI chunks: (content, tool arguments by index).
@@ -373,4 +411,99 @@ fn odd_but_valid_events_are_still_redacted() {
     let dup = r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x","text":"a@b.io"},"delta":{"type":"text_delta","text":"to a@b.io"}}"#;
     let sent = run(&mut r, &[SseEvent::named("content_block_delta", dup)]);
     assert_eq!(anthropic_text(&sent), vec!["to [EMAIL]"]);
+}
+
+/// Fed in bursts of any size, a stream reaches the client with the same text as fed event
+/// by event, which is the whole text redacted; and the same counts.
+#[test]
+fn bursts_of_any_size_give_the_text_and_counts_events_one_by_one_give() {
+    let p = mask_all();
+    let mut rng = Rng::new(5);
+    for case in 0..150 {
+        let text = text(&mut rng, true);
+        let pieces = cut(&mut rng, &text, 1 + case % 12);
+        let mut ph = Placeholders::default();
+        let mut counts = Counts::default();
+        let Ok(whole) = p.redact(Direction::Response, &text, &mut ph, &mut counts) else {
+            continue;
+        };
+        let sizes: Vec<usize> = (0..3).map(|_| 1 + rng.below(8)).collect();
+        // OpenAI: a role chunk, the text deltas, a finish chunk, `[DONE]`.
+        let mut events = vec![oa_chunk(json!({"role":"assistant","content":""}), None)];
+        events.extend(
+            pieces
+                .iter()
+                .map(|t| oa_chunk(json!({ "content": t }), None)),
+        );
+        events.push(oa_chunk(json!({}), Some("stop")));
+        events.push(SseEvent::data("[DONE]"));
+        let (one, by_one) = fed_both_ways(&p, ApiFormat::OpenAi, &events, &sizes);
+        assert_eq!(openai_text(&one).0, whole, "pieces {pieces:?}");
+        assert_eq!(
+            openai_text(&by_one).0,
+            whole,
+            "bursts {sizes:?}, pieces {pieces:?}"
+        );
+        // Anthropic: one text block.
+        let ev = |name: &str, data: Value| SseEvent::named(name, data.to_string());
+        let mut events = vec![ev(
+            "content_block_start",
+            json!({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}),
+        )];
+        events.extend(pieces.iter().map(|t| {
+            ev(
+                "content_block_delta",
+                json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":t}}),
+            )
+        }));
+        events.push(ev(
+            "content_block_stop",
+            json!({"type":"content_block_stop","index":0}),
+        ));
+        events.push(ev("message_stop", json!({"type":"message_stop"})));
+        let (one, by_one) = fed_both_ways(&p, ApiFormat::Anthropic, &events, &sizes);
+        assert_eq!(anthropic_text(&one).concat(), whole);
+        assert_eq!(anthropic_text(&by_one).concat(), whole, "bursts {sizes:?}");
+    }
+}
+
+/// The events a client gets fed one by one, and fed in bursts of `sizes`; the counts agree.
+fn fed_both_ways(
+    p: &Arc<CompiledPolicy>,
+    format: ApiFormat,
+    events: &[SseEvent],
+    sizes: &[usize],
+) -> (Vec<SseEvent>, Vec<SseEvent>) {
+    let mut a = SseRedactor::new(format, Arc::clone(p), Placeholders::default(), 128);
+    let mut b = SseRedactor::new(format, Arc::clone(p), Placeholders::default(), 128);
+    let one = run(&mut a, events);
+    let (bursts, _) = run_bursts(&mut b, events, sizes);
+    assert_eq!(a.counts(), b.counts());
+    (one, bursts)
+}
+
+/// The point of bursts: text deltas whose text is already final keep their bytes. One by
+/// one, each delta's last word is held and released into the next: all are rewritten.
+#[test]
+fn in_one_burst_only_the_deltas_around_held_text_are_rewritten() {
+    let mut events = vec![oa_chunk(json!({"role":"assistant","content":""}), None)];
+    for i in 0..40 {
+        events.push(oa_chunk(json!({ "content": format!("word{i} ") }), None));
+    }
+    let (_, one_by_one) = run_bursts(
+        &mut SseRedactor::new(ApiFormat::OpenAi, mask_all(), Placeholders::default(), 128),
+        &events,
+        &[1],
+    );
+    let (sent, in_bursts) = run_bursts(
+        &mut SseRedactor::new(ApiFormat::OpenAi, mask_all(), Placeholders::default(), 128),
+        &events,
+        &[11, 30],
+    );
+    assert!(one_by_one >= 39, "one by one: {one_by_one} rewritten");
+    // Per burst: its first delta (gets the held word), its last (holds its word); then the
+    // word still held at the end goes out in an extra delta.
+    assert!(in_bursts <= 5, "in bursts: {in_bursts} rewritten");
+    let content = openai_text(&sent).0;
+    assert!(content.starts_with("word0 word1 ") && content.ends_with("word39 "));
 }

@@ -30,6 +30,11 @@
 //!    guarantee does not cover them: the cut is forced, never through a chosen match).
 //!
 //! Each piece re-scans only the held text plus the piece. `finish` emits the rest.
+//!
+//! `push_many` takes several pieces that arrived together (one burst of a stream) as one: the
+//! text is held back only at the end of the last, and each piece gets the part of the
+//! released text that came from it, so a piece whose text is already final goes out as it
+//! came.
 
 use super::counts::Counts;
 use super::detect::{select, Candidate};
@@ -52,6 +57,10 @@ pub struct StreamRedactor {
     counts: Counts,
     cands: Vec<Candidate>,
     chosen: Vec<Candidate>,
+    /// Where each piece of the current push ends in `buf`.
+    ends: Vec<usize>,
+    /// `push`'s scratch for `push_many`'s `ends`.
+    out_ends: Vec<usize>,
 }
 
 impl StreamRedactor {
@@ -70,6 +79,8 @@ impl StreamRedactor {
             counts: Counts::default(),
             cands: Vec::new(),
             chosen: Vec::new(),
+            ends: Vec::new(),
+            out_ends: Vec::new(),
         }
     }
 
@@ -103,26 +114,67 @@ impl StreamRedactor {
     /// Takes the next piece; appends to `out` whatever can no longer change. `Err`: a `block`
     /// match became final (nothing of this piece is emitted).
     pub fn push(&mut self, piece: &str, out: &mut String) -> Result<(), Blocked> {
+        let start = out.len();
+        let mut ends = std::mem::take(&mut self.out_ends);
+        let r = self.push_many(&[piece], out, &mut ends);
+        ends.clear();
+        self.out_ends = ends;
+        if r.is_err() {
+            out.truncate(start);
+        }
+        r
+    }
+
+    /// Takes consecutive pieces together, as one piece, and appends to `out` what each
+    /// releases, pushing to `ends` where its part of `out` ends (one entry per piece). What
+    /// was held from earlier calls goes out with the first piece; a replaced match goes out
+    /// with the piece it starts in. `Err`: a `block` match became final; nothing of these
+    /// pieces may be emitted (`out` and `ends` then hold a part: discard them).
+    pub fn push_many(
+        &mut self,
+        pieces: &[&str],
+        out: &mut String,
+        ends: &mut Vec<usize>,
+    ) -> Result<(), Blocked> {
         if !self.policy.is_active(self.dir) {
-            out.push_str(piece);
-            self.emitted += piece.len();
+            for piece in pieces {
+                out.push_str(piece);
+                self.emitted += piece.len();
+                ends.push(out.len());
+            }
             return Ok(());
         }
-        self.buf.push_str(piece);
-        self.release(out, false)
+        self.ends.clear();
+        for piece in pieces {
+            self.buf.push_str(piece);
+            self.ends.push(self.buf.len());
+        }
+        self.release(out, ends, false)
     }
 
     /// The text ended: emits everything held.
     pub fn finish(&mut self, out: &mut String) -> Result<(), Blocked> {
         if self.buf.len() > self.ctx {
-            self.release(out, true)?;
+            self.ends.clear();
+            self.ends.push(self.buf.len());
+            let mut ends = std::mem::take(&mut self.out_ends);
+            let r = self.release(out, &mut ends, true);
+            ends.clear();
+            self.out_ends = ends;
+            r?;
         }
         self.buf.clear();
         self.ctx = 0;
         Ok(())
     }
 
-    fn release(&mut self, out: &mut String, finish: bool) -> Result<(), Blocked> {
+    /// Emits the part of `buf` that can no longer change, split at the pieces' `self.ends`.
+    fn release(
+        &mut self,
+        out: &mut String,
+        ends: &mut Vec<usize>,
+        finish: bool,
+    ) -> Result<(), Blocked> {
         let n = self.buf.len();
         let floor = if finish {
             n
@@ -135,6 +187,7 @@ impl StreamRedactor {
             self.policy.reach(self.dir, &self.buf, floor)
         };
         if cut <= self.ctx {
+            ends.extend(self.ends.iter().map(|_| out.len()));
             return Ok(());
         }
         self.cands.clear();
@@ -153,21 +206,35 @@ impl StreamRedactor {
             cut = m.end;
         }
         if cut <= self.ctx {
+            ends.extend(self.ends.iter().map(|_| out.len()));
             return Ok(());
         }
-        let start = out.len();
-        let rendered = self.policy.render(
-            self.dir,
-            &self.buf,
-            self.ctx..cut,
-            &self.chosen,
-            &mut self.placeholders,
-            &mut self.counts,
-            out,
-        );
-        if let Err(b) = rendered {
-            out.truncate(start);
-            return Err(b);
+        self.policy
+            .check_block(self.dir, self.ctx..cut, &self.chosen, &mut self.counts)?;
+        // Piece by piece: each boundary moves to the end of a chosen match it falls inside,
+        // and none goes past the cut (no chosen match crosses the cut).
+        let mut at = self.ctx;
+        for (i, &end) in self.ends.iter().enumerate() {
+            let mut end = if i + 1 == self.ends.len() {
+                cut
+            } else {
+                end.min(cut)
+            };
+            if let Some(m) = self.chosen.iter().find(|m| m.start < end && end < m.end) {
+                end = m.end;
+            }
+            let end = end.min(cut).max(at);
+            self.policy.render(
+                self.dir,
+                &self.buf,
+                at..end,
+                &self.chosen,
+                &mut self.placeholders,
+                &mut self.counts,
+                out,
+            )?;
+            ends.push(out.len());
+            at = end;
         }
         self.emitted += cut - self.ctx;
         // Keep one character of context before the cut.
@@ -239,6 +306,11 @@ impl PlaceholderRestorer {
     pub fn json(mut self, json: bool) -> Self {
         self.json = json;
         self
+    }
+
+    /// Nothing to restore: `push` copies its piece as it is.
+    pub fn is_idle(&self) -> bool {
+        self.placeholders.is_empty() && self.held.is_empty()
     }
 
     pub fn push(&mut self, piece: &str, out: &mut String) {

@@ -96,7 +96,7 @@ const SPANS: &[&str] = &[
 const SEPS: &[&str] = &[" ", "", "\n", ", ", ".", "-", ":", " ", " "];
 
 /// A random text mixing words, entities and separators.
-fn text(rng: &mut Rng, short_only: bool) -> String {
+pub(super) fn text(rng: &mut Rng, short_only: bool) -> String {
     let mut s = String::new();
     for _ in 0..1 + rng.below(30) {
         let item = if rng.below(2) == 0 {
@@ -114,7 +114,7 @@ fn text(rng: &mut Rng, short_only: bool) -> String {
 }
 
 /// `text` cut into pieces: one char each, or random lengths up to `max` chars.
-fn cut(rng: &mut Rng, text: &str, max: usize) -> Vec<String> {
+pub(super) fn cut(rng: &mut Rng, text: &str, max: usize) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     let mut pieces = Vec::new();
     let mut i = 0;
@@ -161,6 +161,21 @@ fn check_stream_mode(
     max_span: usize,
     json: bool,
 ) -> bool {
+    check_bursts(p, dir, text, pieces, max_span, json, &[1])
+}
+
+/// As `check_stream_mode`, the pieces fed in bursts of the given sizes (cycled): a burst of
+/// one through `push`, a longer one through `push_many`, whose per-piece parts must tile
+/// what it emitted.
+fn check_bursts(
+    p: &Arc<CompiledPolicy>,
+    dir: Direction,
+    text: &str,
+    pieces: &[String],
+    max_span: usize,
+    json: bool,
+    sizes: &[usize],
+) -> bool {
     let mut ph = Placeholders::default();
     let mut counts = Counts::default();
     let whole = p
@@ -172,12 +187,35 @@ fn check_stream_mode(
     let mut out = String::new();
     let mut received = 0;
     let mut blocked = None;
-    for piece in pieces {
-        if let Err(b) = s.push(piece, &mut out) {
+    let mut next = 0;
+    for size in sizes.iter().cycle() {
+        let Some(burst) = pieces.get(next..(next + size).min(pieces.len())) else {
+            break;
+        };
+        if burst.is_empty() {
+            break;
+        }
+        next += burst.len();
+        let fed = if let [piece] = burst {
+            s.push(piece, &mut out)
+        } else {
+            let refs: Vec<&str> = burst.iter().map(String::as_str).collect();
+            let (before, mut ends) = (out.len(), Vec::new());
+            let r = s.push_many(&refs, &mut out, &mut ends);
+            if r.is_ok() {
+                assert_eq!(ends.len(), burst.len(), "one part per piece");
+                assert!(ends.windows(2).all(|w| w[0] <= w[1]) && ends[0] >= before);
+                assert_eq!(ends.last(), Some(&out.len()));
+            } else {
+                out.truncate(before);
+            }
+            r
+        };
+        if let Err(b) = fed {
             blocked = Some(b);
             break;
         }
-        received += piece.len();
+        received += burst.iter().map(String::len).sum::<usize>();
         assert!(
             s.held_chars() <= 2 * max_span + 1,
             "held {} in {text:?}",
@@ -254,6 +292,56 @@ fn streaming_equals_whole_text_for_any_cut() {
         applied * 100 >= total * 95,
         "only {applied} of {total} cases applied"
     );
+}
+
+#[test]
+fn bursts_equal_whole_text_for_any_cut_and_grouping() {
+    let policies = [
+        (policy(MIXED), Direction::Request),
+        (mask_all(), Direction::Response),
+    ];
+    let mut rng = Rng::new(11);
+    let mut applied = 0;
+    let mut total = 0;
+    for case in 0..400 {
+        let text = text(&mut rng, false);
+        let (p, dir) = &policies[case % 2];
+        for max in [1, 3, 40] {
+            let pieces = cut(&mut rng, &text, max);
+            let sizes: Vec<usize> = (0..4).map(|_| 1 + rng.below(6)).collect();
+            total += 1;
+            if check_bursts(p, *dir, &text, &pieces, 128, case % 3 == 0, &sizes) {
+                applied += 1;
+            }
+        }
+    }
+    assert!(
+        applied * 100 >= total * 95,
+        "only {applied} of {total} cases applied"
+    );
+}
+
+#[test]
+fn pieces_of_one_burst_go_out_as_they_came_but_the_last_word() {
+    let mut s = StreamRedactor::new(mask_all(), Direction::Response, 128);
+    let (mut out, mut ends) = (String::new(), Vec::new());
+    let pieces = ["Hello ", "from the ", "gateway, mail ", "jo@exa"];
+    s.push_many(&pieces, &mut out, &mut ends).unwrap();
+    let parts: Vec<&str> = [0, ends[0], ends[1], ends[2]]
+        .iter()
+        .zip(&ends)
+        .map(|(&a, &b)| &out[a..b])
+        .collect();
+    assert_eq!(parts, ["Hello ", "from the ", "gateway, mail ", ""]);
+    // The next burst releases the held address, masked, with its first piece.
+    let (mut out, mut ends) = (String::new(), Vec::new());
+    s.push_many(&["mple.org now", " or", " later"], &mut out, &mut ends)
+        .unwrap();
+    assert_eq!(&out[..ends[0]], "[EMAIL] now");
+    assert_eq!(&out[ends[0]..ends[1]], " or");
+    let mut rest = String::new();
+    s.finish(&mut rest).unwrap();
+    assert_eq!(format!("{}{rest}", &out[ends[1]..]), " later");
 }
 
 /// One entity at a time, so no other pattern's shape hides a wrong one.

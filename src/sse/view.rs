@@ -57,8 +57,15 @@ pub struct AnthropicEvent<'a> {
     pub text: Option<TextAt<'a>>,
 }
 
+/// One event as read for a stream's consumers; `None` when it is not JSON (`[DONE]`).
+#[derive(Clone, Copy)]
+pub enum Reading<'r, 'a> {
+    OpenAi(Option<&'r OpenAiChunk<'a>>),
+    Anthropic(Option<&'r AnthropicEvent<'a>>),
+}
+
 /// The event is not of the expected shape, or repeats a key (strict reading).
-struct Odd;
+pub struct Odd;
 
 /// The strict reading: one pass, every part typed.
 mod typed {
@@ -218,7 +225,7 @@ fn text_at<'a>(raw: Option<&'a RawValue>, tool: Option<u64>, json: bool) -> Opti
 }
 
 /// An OpenAI chunk, its choices with their texts, read strictly.
-fn openai(data: &str) -> Result<OpenAiChunk<'_>, Odd> {
+pub fn openai(data: &str) -> Result<OpenAiChunk<'_>, Odd> {
     let chunk: typed::Chunk = serde_json::from_str(data).map_err(|_| Odd)?;
     let mut choices = Vec::new();
     for (pos, choice) in chunk.choices.unwrap_or_default().into_iter().enumerate() {
@@ -322,7 +329,7 @@ fn canonical(data: &str) -> Option<String> {
 }
 
 /// An Anthropic event, read strictly.
-fn anthropic(data: &str) -> Result<AnthropicEvent<'_>, Odd> {
+pub fn anthropic(data: &str) -> Result<AnthropicEvent<'_>, Odd> {
     let event: typed::Event = serde_json::from_str(data).map_err(|_| Odd)?;
     let kind = event.kind.unwrap_or_default();
     let text = anthropic_text(&kind, event.content_block, event.delta);

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::extract::{AnthropicCounts, GeminiCounts, OpenAiCounts};
 use super::tokenizer::{bytes_estimate, Encoding};
 use super::Usage;
-use crate::sse::view::{self, AnthropicEvent};
+use crate::sse::view::{self, AnthropicEvent, Reading};
 use crate::sse::SseEvent;
 use crate::translate::ApiFormat;
 
@@ -193,12 +193,17 @@ impl StreamUsage {
         }
     }
 
-    /// The provider's format, the one `on_event` reads.
-    pub fn format(&self) -> ApiFormat {
-        match self.counts {
-            Counts::OpenAi(_) => ApiFormat::OpenAi,
-            Counts::Anthropic(_) => ApiFormat::Anthropic,
-            Counts::Gemini(_) => ApiFormat::Gemini,
+    /// As `on_event`, from the reading the stream redactor made of `ev` (so that a redacted
+    /// stream reads each event once); a reading in another format than the provider's is
+    /// ignored and `ev` read here.
+    pub fn observe(&mut self, ev: &SseEvent, reading: Reading<'_, '_>) -> bool {
+        match (&self.counts, reading) {
+            (Counts::OpenAi(_), Reading::OpenAi(chunk)) => self.on_openai_view(chunk),
+            (Counts::Anthropic(_), Reading::Anthropic(event)) => {
+                self.on_anthropic_view(ev, event);
+                false
+            }
+            _ => self.on_event(ev),
         }
     }
 
