@@ -268,8 +268,10 @@ custom:
 deny_words: { words: [project-zeus, top secret], action: hash }
 ";
 
+/// Fed piece by piece, and fed in bursts of random sizes (`push_many`), with JSON-string
+/// text now and then.
 #[test]
-fn streaming_equals_whole_text_for_any_cut() {
+fn streaming_equals_whole_text_for_any_cut_and_any_bursts() {
     let policies = [
         (policy(MIXED), Direction::Request),
         (mask_all(), Direction::Response),
@@ -282,34 +284,11 @@ fn streaming_equals_whole_text_for_any_cut() {
         let (p, dir) = &policies[case % 2];
         for max in [1, 3, 40] {
             let pieces = cut(&mut rng, &text, max);
-            total += 1;
+            let sizes: Vec<usize> = (0..4).map(|_| 1 + rng.below(6)).collect();
+            total += 2;
             if check_stream(p, *dir, &text, &pieces, 128) {
                 applied += 1;
             }
-        }
-    }
-    assert!(
-        applied * 100 >= total * 95,
-        "only {applied} of {total} cases applied"
-    );
-}
-
-#[test]
-fn bursts_equal_whole_text_for_any_cut_and_grouping() {
-    let policies = [
-        (policy(MIXED), Direction::Request),
-        (mask_all(), Direction::Response),
-    ];
-    let mut rng = Rng::new(11);
-    let mut applied = 0;
-    let mut total = 0;
-    for case in 0..400 {
-        let text = text(&mut rng, false);
-        let (p, dir) = &policies[case % 2];
-        for max in [1, 3, 40] {
-            let pieces = cut(&mut rng, &text, max);
-            let sizes: Vec<usize> = (0..4).map(|_| 1 + rng.below(6)).collect();
-            total += 1;
             if check_bursts(p, *dir, &text, &pieces, 128, case % 3 == 0, &sizes) {
                 applied += 1;
             }
