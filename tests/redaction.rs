@@ -296,3 +296,53 @@ async fn prompt_injection_is_blocked_or_flagged() {
         "{metrics}"
     );
 }
+
+/// An event that is not UTF-8 mid-stream: the client still gets the events before it,
+/// redacted, then the error event, and nothing after.
+#[tokio::test]
+async fn a_malformed_event_ends_a_redacted_stream_after_the_events_before_it() {
+    let chunk = |p: &str| {
+        let c = json!({ "id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "up-m",
+            "choices": [{ "index": 0, "delta": { "content": p }, "finish_reason": null }] });
+        format!("data: {c}\n\n").into_bytes()
+    };
+    let mut body = Vec::new();
+    body.extend(chunk("Mail jo"));
+    body.extend(chunk("hn@example.org now, then"));
+    body.extend_from_slice(
+        b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\xff\"}}]}\n\n",
+    );
+    body.extend(chunk(" never sent"));
+    let mut response = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n",
+        body.len()
+    )
+    .into_bytes();
+    response.extend(body);
+    response.extend_from_slice(b"\r\n0\r\n\r\n");
+    let addr = raw_upstream(response, false).await;
+    let gw = Gateway::start(&config(&format!("http://{addr}/v1"), "block")).await;
+    let r = post_chat(&gw, KEY, &chat_body("m", true, "hello")).await;
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    let delivered = text
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect::<String>();
+    assert!(
+        delivered.starts_with("Mail [EMAIL] now,"),
+        "the events before the fault arrive, masked: {text}"
+    );
+    assert!(
+        !text.contains("john") && !text.contains("never sent"),
+        "{text}"
+    );
+    assert!(text.contains("\"error\""), "then the error event: {text}");
+    assert!(!text.contains("[DONE]"), "{text}");
+}

@@ -137,18 +137,21 @@ impl Tap {
         }
         // Each range is one event. All are decoded first, then read for usage and redacted
         // together (`SseRedactor::on_burst`); each range then goes out as it came, is left
-        // out, or is replaced by its rewrite.
+        // out, or is replaced by its rewrite. Events before a malformed one still go out.
         let ends = std::mem::take(&mut self.ends);
         let mut spans = Vec::with_capacity(ends.len());
-        let mut start = 0;
+        let (mut start, mut fault) = (0, None);
         for &end in &ends {
             let raw = complete.get(start..end).unwrap_or_default();
             let first = self.events.len();
-            self.decoder
-                .feed(raw, &mut self.events)
-                .map_err(malformed)?;
-            if burst.end && end == complete.len() {
-                self.decoder.finish(&mut self.events).map_err(malformed)?;
+            let mut decoded = self.decoder.feed(raw, &mut self.events);
+            if decoded.is_ok() && burst.end && end == complete.len() {
+                decoded = self.decoder.finish(&mut self.events);
+            }
+            if let Err(e) = decoded {
+                self.events.truncate(first);
+                fault = Some(malformed(e));
+                break;
             }
             spans.push((start..end, first..self.events.len()));
             start = end;
@@ -216,9 +219,9 @@ impl Tap {
         self.events.clear();
         self.rewritten.clear();
         self.outcomes = outcomes;
-        if let Some(b) = redacted {
+        if let Some(e) = redacted.map(blocked).or(fault) {
             self.leftover = (!out.is_empty()).then(|| out.freeze());
-            return Err(blocked(b));
+            return Err(e);
         }
         // Its allocation is kept for the next burst.
         self.ends = ends;

@@ -276,8 +276,12 @@ pub async fn raw_upstream(response: Vec<u8>, then_hang: bool) -> SocketAddr {
                             .then(|| l[14..].trim().to_string())
                     })
                     .unwrap_or_default();
-                let response = String::from_utf8_lossy(&response).replace("{AUTH}", &auth);
-                let _ = s.write_all(response.as_bytes()).await;
+                // A response that is not UTF-8 (a test of a malformed answer) goes as it is.
+                let response = match std::str::from_utf8(&response) {
+                    Ok(text) => text.replace("{AUTH}", &auth).into_bytes(),
+                    Err(_) => response,
+                };
+                let _ = s.write_all(&response).await;
                 if then_hang {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                 }
