@@ -64,6 +64,9 @@ impl SseRedactor {
     /// whether to hide it; a hidden event is not redacted. `outcomes` gets one entry per
     /// event, those rewritten pointing into `replaced`.
     ///
+    /// An idle redactor (nothing to redact or restore, or a Gemini stream) reads nothing:
+    /// every event is `Unchanged` and `observe` is not called.
+    ///
     /// `Err`: a `block` action fired; `outcomes` then covers only the events before the
     /// first that must not go out. End the stream with an error event after those.
     pub fn on_burst(
@@ -74,6 +77,10 @@ impl SseRedactor {
         replaced: &mut Vec<SseEvent>,
     ) -> Result<(), Blocked> {
         outcomes.clear();
+        if self.idle {
+            outcomes.resize(events.len(), Outcome::Unchanged);
+            return Ok(());
+        }
         let mut out = Results { outcomes, replaced };
         let mut batch = Batch::default();
         for (i, ev) in events.iter().enumerate() {
@@ -82,6 +89,7 @@ impl SseRedactor {
                 ApiFormat::Anthropic => {
                     self.anthropic_step(i, ev, &mut observe, &mut batch, &mut out)
                 }
+                // Idle, returned above.
                 ApiFormat::Gemini => Ok(Outcome::Unchanged),
             };
             match step {
@@ -120,9 +128,6 @@ impl SseRedactor {
         };
         if observe(ev, Reading::OpenAi(Some(&chunk))) {
             return Ok(Outcome::Hidden);
-        }
-        if self.idle {
-            return Ok(Outcome::Unchanged);
         }
         // The first chunk with choices is the template of extra chunks: read it alone.
         if !plain_openai(&chunk) || self.template.is_none() {
@@ -163,9 +168,6 @@ impl SseRedactor {
         };
         if observe(ev, Reading::Anthropic(Some(&event))) {
             return Ok(Outcome::Hidden);
-        }
-        if self.idle {
-            return Ok(Outcome::Unchanged);
         }
         match plain_anthropic(event) {
             Ok((index, text)) => {
