@@ -489,7 +489,8 @@ async fn with_accounting_off_nothing_is_asked_for_counted_or_settled() {
 }
 
 /// A redacted passthrough stream reads each event once for redaction and usage together:
-/// it must be counted, and its usage chunk hidden, exactly as one that is not redacted.
+/// it must be counted, and its usage chunk hidden (unless the client asked for it), exactly
+/// as one that is not redacted.
 #[tokio::test]
 async fn a_redacted_stream_is_counted_and_its_usage_chunk_hidden() {
     let up = Upstream::start(MockConfig {
@@ -529,11 +530,20 @@ async fn a_redacted_stream_is_counted_and_its_usage_chunk_hidden() {
     assert!(!openai.contains("\"choices\":[],"), "{openai}");
     assert!(openai.ends_with("data: [DONE]\n\n"), "{openai}");
     assert!(anthropic.contains("event: message_stop"), "{anthropic}");
+    // A client that asked for the usage chunk gets it, redacted stream or not.
+    let mut asked = chat_body("m-oa", true, said);
+    asked["stream_options"] = json!({ "include_usage": true });
+    let asked = post_chat(&gw, KEY, &asked).await.text().await.unwrap();
+    assert!(asked.contains("\"choices\":[],"), "{asked}");
+    assert!(
+        asked.contains("[EMAIL]") && !asked.contains("jo@example"),
+        "{asked}"
+    );
 
-    let u = settled(&gw, 2).await;
-    assert_eq!(u["output_tokens"].as_u64(), Some(20), "10 pieces each: {u}");
+    let u = settled(&gw, 3).await;
+    assert_eq!(u["output_tokens"].as_u64(), Some(30), "10 pieces each: {u}");
     let m = gw.metrics_text().await;
-    for provider in ["oa", "an"] {
+    for (provider, tokens) in [("oa", 20.0), ("an", 10.0)] {
         let labels = [
             ("provider", provider),
             ("direction", "output"),
@@ -541,7 +551,7 @@ async fn a_redacted_stream_is_counted_and_its_usage_chunk_hidden() {
         ];
         assert_eq!(
             metric(&m, "tollgate_tokens_total", &labels),
-            10.0,
+            tokens,
             "{provider}"
         );
     }

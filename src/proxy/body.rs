@@ -80,6 +80,8 @@ pub struct Tap {
     events: Vec<SseEvent>,
     splitter: Option<EventSplitter>,
     ends: Vec<usize>,
+    /// The client did not ask for the usage chunk: leave it out.
+    hide_usage_chunk: bool,
     redactor: Option<SseRedactor>,
     rewritten: Vec<SseEvent>,
     outcomes: Vec<Outcome>,
@@ -93,6 +95,7 @@ impl Tap {
             events: Vec::new(),
             splitter: (hide_usage_chunk || redactor.is_some()).then(EventSplitter::default),
             ends: Vec::new(),
+            hide_usage_chunk,
             redactor,
             rewritten: Vec::new(),
             outcomes: Vec::new(),
@@ -157,6 +160,9 @@ impl Tap {
             start = end;
         }
         let mut outcomes = std::mem::take(&mut self.outcomes);
+        // Usage is counted from every event; the usage-only chunk is hidden only from a
+        // client that did not ask for it.
+        let hide = self.hide_usage_chunk;
         let redacted = match self.redactor.as_mut().filter(|r| !r.is_idle()) {
             Some(r) => r
                 .on_burst(
@@ -165,6 +171,7 @@ impl Tap {
                         tracker
                             .as_deref_mut()
                             .is_some_and(|t| t.observe(ev, reading))
+                            && hide
                     },
                     &mut outcomes,
                     &mut self.rewritten,
@@ -173,7 +180,8 @@ impl Tap {
             None => {
                 outcomes.clear();
                 for ev in &self.events {
-                    let hidden = tracker.as_deref_mut().is_some_and(|t| t.on_event(ev));
+                    let usage_only = tracker.as_deref_mut().is_some_and(|t| t.on_event(ev));
+                    let hidden = usage_only && hide;
                     outcomes.push(if hidden {
                         Outcome::Hidden
                     } else {
@@ -229,7 +237,10 @@ impl Tap {
         if burst.end {
             if let Some(r) = self.redactor.as_mut() {
                 let mut held = Vec::new();
-                r.finish(&mut held).map_err(blocked)?;
+                if let Err(b) = r.finish(&mut held) {
+                    self.leftover = (!out.is_empty()).then(|| out.freeze());
+                    return Err(blocked(b));
+                }
                 for ev in &held {
                     let mut wire = Vec::new();
                     sse::encode(ev, &mut wire);
@@ -253,6 +264,7 @@ pub struct Translation {
     client: Vec<SseEvent>,
     redactor: Option<SseRedactor>,
     redacted: Vec<SseEvent>,
+    outcomes: Vec<Outcome>,
     /// What was translated in a burst before the stream turned out broken: the client gets
     /// it before the error event.
     leftover: Option<Bytes>,
@@ -267,6 +279,7 @@ impl Translation {
             client: Vec::new(),
             redactor,
             redacted: Vec::new(),
+            outcomes: Vec::new(),
             leftover: None,
         }
     }
@@ -280,7 +293,7 @@ impl Translation {
     ) -> Result<Option<Bytes>, GatewayError> {
         let mut result = self.step(burst, tracker);
         if let Some(r) = self.redactor.as_mut() {
-            let mut outcomes = Vec::new();
+            let mut outcomes = std::mem::take(&mut self.outcomes);
             let mut replaced = std::mem::take(&mut self.redacted);
             if let Err(b) = r.on_burst(&self.client, |_, _| false, &mut outcomes, &mut replaced) {
                 result = Err(blocked(b));
@@ -298,6 +311,7 @@ impl Translation {
             }
             replaced.clear();
             self.redacted = replaced;
+            self.outcomes = outcomes;
             if burst.end && result.is_ok() {
                 if let Err(b) = r.finish(&mut redacted) {
                     result = Err(blocked(b));
