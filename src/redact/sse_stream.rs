@@ -1,5 +1,5 @@
-//! Redaction of a streamed answer, event by event, in the client's format (after any
-//! translation): each text channel goes through response-side redaction, then placeholder
+//! Redaction of a streamed answer, a burst of events at a time (`burst.rs`), in the client's
+//! format (after any translation): each text channel goes through response-side redaction, then placeholder
 //! restoring (restoring comes second, so a value the client itself sent comes back as it was
 //! even where the response policy masks that entity).
 //!

@@ -413,6 +413,36 @@ fn odd_but_valid_events_are_still_redacted() {
     assert_eq!(anthropic_text(&sent), vec!["to [EMAIL]"]);
 }
 
+/// Odd JSON whose last value needs nothing still goes out as its normalised copy: a client
+/// that keeps the first of repeated keys must not see the value redaction never read.
+#[test]
+fn an_odd_event_goes_out_as_the_copy_redaction_read() {
+    let first_wins = SseEvent::data(
+        r#"{"choices":[{"index":0,"delta":{"content":"jane@corp.com","content":"bye"},"finish_reason":"stop"}]}"#,
+    );
+    for sizes in [&[1][..], &[2]] {
+        let mut r = SseRedactor::new(ApiFormat::OpenAi, mask_all(), Placeholders::default(), 128);
+        let (sent, _) = run_bursts(
+            &mut r,
+            &[first_wins.clone(), SseEvent::data("[DONE]")],
+            sizes,
+        );
+        assert_eq!(openai_text(&sent).0, "bye");
+        assert!(sent.iter().all(|e| !e.data.contains("jane")), "{sent:?}");
+    }
+    let mut r = SseRedactor::new(
+        ApiFormat::Anthropic,
+        mask_all(),
+        Placeholders::default(),
+        128,
+    );
+    let dup = r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a@b.io","text":"fine"}}"#;
+    let sent = run(&mut r, &[SseEvent::named("content_block_delta", dup)]);
+    assert_eq!(anthropic_text(&sent), vec!["fine"]);
+    assert!(sent.iter().all(|e| !e.data.contains("a@b.io")), "{sent:?}");
+    assert_eq!(sent[0].event.as_deref(), Some("content_block_delta"));
+}
+
 /// Fed in bursts of any size, a stream reaches the client with the same text as fed event
 /// by event, which is the whole text redacted; and the same counts.
 #[test]

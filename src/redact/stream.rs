@@ -136,6 +136,9 @@ impl StreamRedactor {
         out: &mut String,
         ends: &mut Vec<usize>,
     ) -> Result<(), Blocked> {
+        if pieces.is_empty() {
+            return Ok(());
+        }
         if !self.policy.is_active(self.dir) {
             for piece in pieces {
                 out.push_str(piece);

@@ -4,14 +4,22 @@
 //! at the end of what has arrived. Fed event by event, nearly every text delta ends with a
 //! word that might grow into a match, so its text was held and released into the next
 //! event: every event rewritten. Fed a burst at a time (the events one read from the
-//! provider returned), the text deltas between two events that end something (a finish, a
-//! block stop, `[DONE]`) go through each channel together (`StreamRedactor::push_many`), so
-//! usually only the first (which gets what the previous burst held) and the last (whose last
-//! word is held) change. The others keep their exact bytes.
+//! provider returned), consecutive plain text deltas (an OpenAI chunk with choices and no
+//! finish, after the first; an Anthropic `text_delta` or `input_json_delta`) wait in a batch;
+//! any other event (a finish, a block start or stop, a ping, `[DONE]`, odd JSON) first
+//! settles the batch, then is handled alone as before. A batch goes through each channel
+//! together (`StreamRedactor::push_many`), so usually only its first delta (which gets what
+//! was held before) and its last (whose last word is held) change. The others keep their
+//! exact bytes.
 //!
 //! The client gets the same text in the same order as when fed event by event, and each
 //! replaced match in the event its match starts in; only how held text spreads over the
-//! events differs.
+//! events differs. A `block` in a batch stops the stream before the batch's first event
+//! (fed one by one, the deltas before the match would have gone out).
+//!
+//! Odd JSON (a repeated key, an index written as a string) is read from its normalised copy,
+//! and that copy is what the client gets, rewritten or not: a client resolving repeated keys
+//! differently must not see a value redaction never read.
 
 use super::{Key, Rewrite, SseRedactor};
 use crate::redact::policy::Blocked;
@@ -118,12 +126,14 @@ impl SseRedactor {
         let data = ev.data.trim();
         let Ok(chunk) = view::openai(data) else {
             // Not JSON (`[DONE]`), or odd JSON read leniently: never batched.
-            return view::read_openai(data, |data, chunk| {
+            return view::read_openai(data, |read, chunk| {
                 if observe(ev, Reading::OpenAi(chunk)) {
                     return Ok(Outcome::Hidden);
                 }
                 let choices = chunk.map_or(&[][..], |c| c.choices.as_slice());
-                self.after(batch, i, out, |r, o| r.openai_event(ev, data, choices, o))
+                self.after_read(batch, i, ev, data, read, out, |r, ev, o| {
+                    r.openai_event(ev, read, choices, o)
+                })
             });
         };
         if observe(ev, Reading::OpenAi(Some(&chunk))) {
@@ -154,14 +164,14 @@ impl SseRedactor {
     ) -> StepResult {
         let data = ev.data.as_str();
         let Ok(event) = view::anthropic(data) else {
-            return view::read_anthropic(data, |data, event| {
+            return view::read_anthropic(data, |read, event| {
                 if observe(ev, Reading::Anthropic(event)) {
                     return Ok(Outcome::Hidden);
                 }
                 match event {
-                    Some(event) => {
-                        self.after(batch, i, out, |r, o| r.anthropic_event(ev, data, event, o))
-                    }
+                    Some(event) => self.after_read(batch, i, ev, data, read, out, |r, ev, o| {
+                        r.anthropic_event(ev, read, event, o)
+                    }),
                     None => Ok(Outcome::Unchanged),
                 }
             });
@@ -194,6 +204,36 @@ impl SseRedactor {
             Ok(Rewrite::Unchanged) => Ok(Outcome::Unchanged),
             Ok(Rewrite::Rewritten) => Ok(Outcome::Replaced(start..out.replaced.len())),
             Err(b) => Err((b, i)),
+        }
+    }
+
+    /// As `after`, for an event read by `view::read_*`: when that reading is of the event's
+    /// normalised copy (odd JSON), the copy is what the client gets, rewritten or not.
+    #[allow(clippy::too_many_arguments)] // `after`'s, plus the two texts it compares
+    fn after_read(
+        &mut self,
+        batch: &mut Batch<'_>,
+        i: usize,
+        ev: &SseEvent,
+        data: &str,
+        read: &str,
+        out: &mut Results<'_>,
+        handle: impl FnOnce(&mut Self, &SseEvent, &mut Vec<SseEvent>) -> Result<Rewrite, Blocked>,
+    ) -> StepResult {
+        if read.as_ptr() == data.as_ptr() {
+            return self.after(batch, i, out, |r, o| handle(r, ev, o));
+        }
+        let copy = SseEvent {
+            event: ev.event.clone(),
+            data: read.to_string(),
+        };
+        match self.after(batch, i, out, |r, o| handle(r, &copy, o))? {
+            Outcome::Unchanged => {
+                let start = out.replaced.len();
+                out.replaced.push(copy);
+                Ok(Outcome::Replaced(start..start + 1))
+            }
+            other => Ok(other),
         }
     }
 
