@@ -150,21 +150,10 @@ fn check_stream(
     pieces: &[String],
     max_span: usize,
 ) -> bool {
-    check_stream_mode(p, dir, text, pieces, max_span, false)
+    check_bursts(p, dir, text, pieces, max_span, false, &[1])
 }
 
-fn check_stream_mode(
-    p: &Arc<CompiledPolicy>,
-    dir: Direction,
-    text: &str,
-    pieces: &[String],
-    max_span: usize,
-    json: bool,
-) -> bool {
-    check_bursts(p, dir, text, pieces, max_span, json, &[1])
-}
-
-/// As `check_stream_mode`, the pieces fed in bursts of the given sizes (cycled): a burst of
+/// As `check_stream`, the pieces fed in bursts of the given sizes (cycled): a burst of
 /// one through `push`, a longer one through `push_many`, whose per-piece parts must tile
 /// what it emitted.
 fn check_bursts(
@@ -381,7 +370,7 @@ fn streaming_json_string_text_is_exact_too() {
         }
         let max = 1 + rng.below(6);
         let pieces = cut(&mut rng, &text, max);
-        check_stream_mode(&p, Direction::Response, &text, &pieces, 128, true);
+        check_bursts(&p, Direction::Response, &text, &pieces, 128, true, &[1]);
     }
 }
 
