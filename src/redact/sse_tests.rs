@@ -537,3 +537,26 @@ fn in_one_burst_only_the_deltas_around_held_text_are_rewritten() {
     let content = openai_text(&sent).0;
     assert!(content.starts_with("word0 word1 ") && content.ends_with("word39 "));
 }
+
+/// A block inside a batch: the burst's events before the batch still go out, none of the
+/// batch does.
+#[test]
+fn a_block_in_a_burst_keeps_only_the_events_before_its_batch() {
+    let p = policy("response: { secret: block }");
+    let mut r = SseRedactor::new(ApiFormat::OpenAi, p, Placeholders::default(), 128);
+    let burst = [
+        oa_chunk(json!({"role":"assistant","content":"Here:"}), None),
+        oa_chunk(json!({"content":" fine, key: sk-abcdefghij"}), None),
+        oa_chunk(json!({"content":"klmnopqrstuvwxyz0123 done"}), None),
+    ];
+    let (mut outcomes, mut replaced) = (Vec::new(), Vec::new());
+    let err = r
+        .on_burst(&burst, |_, _| false, &mut outcomes, &mut replaced)
+        .unwrap_err();
+    assert_eq!(err.entity, "secret");
+    assert_eq!(
+        outcomes,
+        vec![Outcome::Unchanged],
+        "only the first event goes out"
+    );
+}
