@@ -1,7 +1,7 @@
 //! Redaction of a streamed answer, a burst of events at a time (`burst.rs`), in the client's
-//! format (after any translation): each text channel goes through response-side redaction, then placeholder
-//! restoring (restoring comes second, so a value the client itself sent comes back as it was
-//! even where the response policy masks that entity).
+//! format (after any translation): each text channel goes through response-side redaction,
+//! then placeholder restoring (restoring comes second, so a value the client itself sent
+//! comes back as it was even where the response policy masks that entity).
 //!
 //! Channels: OpenAI, each choice's `delta.content` and each `delta.tool_calls[i]
 //! .function.arguments` (by choice and tool index); Anthropic, each content block's
@@ -187,15 +187,7 @@ impl SseRedactor {
         };
         let mut ends = Vec::with_capacity(pieces.len());
         let r = ch.redactor.push_many(pieces, &mut scratch, &mut ends);
-        if r.is_ok() && ch.restorer.is_idle() {
-            let base = out.len();
-            out.push_str(&scratch);
-            let mut at = 0;
-            for end in ends {
-                ranges.push(base + at..base + end);
-                at = end;
-            }
-        } else if r.is_ok() {
+        if r.is_ok() {
             let mut at = 0;
             for end in ends {
                 let start = out.len();

@@ -59,8 +59,6 @@ pub struct StreamRedactor {
     chosen: Vec<Candidate>,
     /// Where each piece of the current push ends in `buf`.
     ends: Vec<usize>,
-    /// `push`'s scratch for `push_many`'s `ends`.
-    out_ends: Vec<usize>,
 }
 
 impl StreamRedactor {
@@ -80,7 +78,6 @@ impl StreamRedactor {
             cands: Vec::new(),
             chosen: Vec::new(),
             ends: Vec::new(),
-            out_ends: Vec::new(),
         }
     }
 
@@ -115,10 +112,7 @@ impl StreamRedactor {
     /// match became final (nothing of this piece is emitted).
     pub fn push(&mut self, piece: &str, out: &mut String) -> Result<(), Blocked> {
         let start = out.len();
-        let mut ends = std::mem::take(&mut self.out_ends);
-        let r = self.push_many(&[piece], out, &mut ends);
-        ends.clear();
-        self.out_ends = ends;
+        let r = self.push_pieces(&[piece], out, None);
         if r.is_err() {
             out.truncate(start);
         }
@@ -136,6 +130,16 @@ impl StreamRedactor {
         out: &mut String,
         ends: &mut Vec<usize>,
     ) -> Result<(), Blocked> {
+        self.push_pieces(pieces, out, Some(ends))
+    }
+
+    /// `push_many`, with `ends` only when the caller wants them.
+    fn push_pieces(
+        &mut self,
+        pieces: &[&str],
+        out: &mut String,
+        mut ends: Option<&mut Vec<usize>>,
+    ) -> Result<(), Blocked> {
         if pieces.is_empty() {
             return Ok(());
         }
@@ -143,7 +147,9 @@ impl StreamRedactor {
             for piece in pieces {
                 out.push_str(piece);
                 self.emitted += piece.len();
-                ends.push(out.len());
+                if let Some(ends) = ends.as_deref_mut() {
+                    ends.push(out.len());
+                }
             }
             return Ok(());
         }
@@ -160,11 +166,7 @@ impl StreamRedactor {
         if self.buf.len() > self.ctx {
             self.ends.clear();
             self.ends.push(self.buf.len());
-            let mut ends = std::mem::take(&mut self.out_ends);
-            let r = self.release(out, &mut ends, true);
-            ends.clear();
-            self.out_ends = ends;
-            r?;
+            self.release(out, None, true)?;
         }
         self.buf.clear();
         self.ctx = 0;
@@ -172,10 +174,11 @@ impl StreamRedactor {
     }
 
     /// Emits the part of `buf` that can no longer change, split at the pieces' `self.ends`.
+    /// With `ends`, pushes where each piece's part of `out` ends.
     fn release(
         &mut self,
         out: &mut String,
-        ends: &mut Vec<usize>,
+        mut ends: Option<&mut Vec<usize>>,
         finish: bool,
     ) -> Result<(), Blocked> {
         let n = self.buf.len();
@@ -190,7 +193,9 @@ impl StreamRedactor {
             self.policy.reach(self.dir, &self.buf, floor)
         };
         if cut <= self.ctx {
-            ends.extend(self.ends.iter().map(|_| out.len()));
+            if let Some(ends) = ends {
+                ends.extend(self.ends.iter().map(|_| out.len()));
+            }
             return Ok(());
         }
         self.cands.clear();
@@ -209,7 +214,9 @@ impl StreamRedactor {
             cut = m.end;
         }
         if cut <= self.ctx {
-            ends.extend(self.ends.iter().map(|_| out.len()));
+            if let Some(ends) = ends {
+                ends.extend(self.ends.iter().map(|_| out.len()));
+            }
             return Ok(());
         }
         self.policy
@@ -236,7 +243,9 @@ impl StreamRedactor {
                 &mut self.counts,
                 out,
             )?;
-            ends.push(out.len());
+            if let Some(ends) = ends.as_deref_mut() {
+                ends.push(out.len());
+            }
             at = end;
         }
         self.emitted += cut - self.ctx;
@@ -309,11 +318,6 @@ impl PlaceholderRestorer {
     pub fn json(mut self, json: bool) -> Self {
         self.json = json;
         self
-    }
-
-    /// Nothing to restore: `push` copies its piece as it is.
-    pub fn is_idle(&self) -> bool {
-        self.placeholders.is_empty() && self.held.is_empty()
     }
 
     pub fn push(&mut self, piece: &str, out: &mut String) {

@@ -296,16 +296,22 @@ fn openai_lenient(data: &str) -> OpenAiChunk<'_> {
     }
 }
 
-/// Reads the OpenAI event `data` strictly or, when that fails, its canonical form (see the
-/// module's notes) leniently, and hands `f` the text read and what it holds: `None` when it
-/// is not JSON (`[DONE]`). The view borrows from the text `f` gets.
+/// Reads the OpenAI event `data` strictly or, when that fails, as `reread_openai` does, and
+/// hands `f` the text read and what it holds. The view borrows from the text `f` gets.
 pub fn read_openai<R>(data: &str, f: impl FnOnce(&str, Option<&OpenAiChunk<'_>>) -> R) -> R {
     match openai(data) {
         Ok(chunk) => f(data, Some(&chunk)),
-        Err(Odd) => match canonical(data) {
-            Some(canonical) => f(&canonical, Some(&openai_lenient(&canonical))),
-            None => f(data, None),
-        },
+        Err(Odd) => reread_openai(data, f),
+    }
+}
+
+/// For an OpenAI event the strict reading refused: hands `f` its canonical form (see the
+/// module's notes) and that copy read leniently, or `data` itself and `None` when it is not
+/// JSON (`[DONE]`). So `Some` always means the canonical copy.
+pub fn reread_openai<R>(data: &str, f: impl FnOnce(&str, Option<&OpenAiChunk<'_>>) -> R) -> R {
+    match canonical(data) {
+        Some(canonical) => f(&canonical, Some(&openai_lenient(&canonical))),
+        None => f(data, None),
     }
 }
 
@@ -313,10 +319,18 @@ pub fn read_openai<R>(data: &str, f: impl FnOnce(&str, Option<&OpenAiChunk<'_>>)
 pub fn read_anthropic<R>(data: &str, f: impl FnOnce(&str, Option<&AnthropicEvent<'_>>) -> R) -> R {
     match anthropic(data) {
         Ok(event) => f(data, Some(&event)),
-        Err(Odd) => match canonical(data) {
-            Some(canonical) => f(&canonical, anthropic_lenient(&canonical).as_ref()),
-            None => f(data, None),
-        },
+        Err(Odd) => reread_anthropic(data, f),
+    }
+}
+
+/// As `reread_openai`, for an Anthropic event (`None` also when the copy is not an object).
+pub fn reread_anthropic<R>(
+    data: &str,
+    f: impl FnOnce(&str, Option<&AnthropicEvent<'_>>) -> R,
+) -> R {
+    match canonical(data) {
+        Some(canonical) => f(&canonical, anthropic_lenient(&canonical).as_ref()),
+        None => f(data, None),
     }
 }
 

@@ -207,10 +207,8 @@ impl StreamUsage {
         }
     }
 
-    /// As `on_event` for an OpenAI event the caller already read with
-    /// `sse::view::read_openai` (`None`: not JSON), so that a stream that is also redacted
-    /// reads each event once.
-    pub fn on_openai_view(&mut self, chunk: Option<&view::OpenAiChunk<'_>>) -> bool {
+    /// `observe` for an OpenAI reading (`None`: not JSON).
+    fn on_openai_view(&mut self, chunk: Option<&view::OpenAiChunk<'_>>) -> bool {
         let Some(chunk) = chunk else {
             return false;
         };
@@ -243,10 +241,9 @@ impl StreamUsage {
         chunk.choices.is_empty()
     }
 
-    /// As `on_event` for an Anthropic event the caller already read with
-    /// `sse::view::read_anthropic`: a text delta's text comes from the view; the events that
-    /// carry usage (two per answer) are read here.
-    pub fn on_anthropic_view(&mut self, ev: &SseEvent, event: Option<&AnthropicEvent<'_>>) {
+    /// `observe` for an Anthropic reading: a text delta's text comes from the reading; the
+    /// events that carry usage (two per answer) are read here.
+    fn on_anthropic_view(&mut self, ev: &SseEvent, event: Option<&AnthropicEvent<'_>>) {
         if ev.event.as_deref() != Some("content_block_delta") {
             self.on_anthropic(ev);
             return;

@@ -7,7 +7,8 @@ use serde_json::json;
 use super::fixtures::{self, Fixture, Tool};
 use super::stream::MAX_TEXT_BYTES;
 use super::{count_tokens, from_answer, from_value, Price, StreamUsage, Usage};
-use crate::sse::{view, SseDecoder, SseEvent};
+use crate::sse::view::{self, Reading};
+use crate::sse::{SseDecoder, SseEvent};
 use crate::translate::ApiFormat;
 
 fn u(input: u64, cached_input: u64, output: u64) -> Usage {
@@ -435,12 +436,11 @@ fn same_through_the_view(format: ApiFormat, events: &[SseEvent]) {
     for ev in events {
         let hidden = direct.on_event(ev);
         let via_view = match format {
-            ApiFormat::OpenAi => {
-                view::read_openai(ev.data.trim(), |_, chunk| shared.on_openai_view(chunk))
-            }
+            ApiFormat::OpenAi => view::read_openai(ev.data.trim(), |_, chunk| {
+                shared.observe(ev, Reading::OpenAi(chunk))
+            }),
             ApiFormat::Anthropic => view::read_anthropic(&ev.data, |_, event| {
-                shared.on_anthropic_view(ev, event);
-                false
+                shared.observe(ev, Reading::Anthropic(event))
             }),
             ApiFormat::Gemini => unreachable!("Gemini streams are not redacted"),
         };
@@ -481,10 +481,10 @@ fn the_view_shared_with_redaction_reads_what_on_event_reads() {
     ];
     same_through_the_view(ApiFormat::OpenAi, &odd);
     let mut t = StreamUsage::new(ApiFormat::OpenAi);
-    let hidden = view::read_openai(
-        r#"{"usage":{"prompt_tokens":3,"completion_tokens":4}}"#,
-        |_, c| t.on_openai_view(c),
-    );
+    let usage_only = SseEvent::data(r#"{"usage":{"prompt_tokens":3,"completion_tokens":4}}"#);
+    let hidden = view::read_openai(&usage_only.data, |_, c| {
+        t.observe(&usage_only, Reading::OpenAi(c))
+    });
     assert!(hidden, "a usage-only chunk is hidden");
     assert_eq!(t.reported(), Some(u(3, 0, 4)));
 }

@@ -126,14 +126,16 @@ impl SseRedactor {
         let data = ev.data.trim();
         let Ok(chunk) = view::openai(data) else {
             // Not JSON (`[DONE]`), or odd JSON read leniently: never batched.
-            return view::read_openai(data, |read, chunk| {
+            return view::reread_openai(data, |read, chunk| {
                 if observe(ev, Reading::OpenAi(chunk)) {
                     return Ok(Outcome::Hidden);
                 }
-                let choices = chunk.map_or(&[][..], |c| c.choices.as_slice());
-                self.after_read(batch, i, ev, data, read, out, |r, ev, o| {
-                    r.openai_event(ev, read, choices, o)
-                })
+                match chunk {
+                    Some(c) => self.after_odd(batch, i, ev, read, out, |r, ev, o| {
+                        r.openai_event(ev, read, &c.choices, o)
+                    }),
+                    None => self.after(batch, i, out, |r, o| r.openai_event(ev, data, &[], o)),
+                }
             });
         };
         if observe(ev, Reading::OpenAi(Some(&chunk))) {
@@ -164,12 +166,12 @@ impl SseRedactor {
     ) -> StepResult {
         let data = ev.data.as_str();
         let Ok(event) = view::anthropic(data) else {
-            return view::read_anthropic(data, |read, event| {
+            return view::reread_anthropic(data, |read, event| {
                 if observe(ev, Reading::Anthropic(event)) {
                     return Ok(Outcome::Hidden);
                 }
                 match event {
-                    Some(event) => self.after_read(batch, i, ev, data, read, out, |r, ev, o| {
+                    Some(event) => self.after_odd(batch, i, ev, read, out, |r, ev, o| {
                         r.anthropic_event(ev, read, event, o)
                     }),
                     None => Ok(Outcome::Unchanged),
@@ -207,22 +209,17 @@ impl SseRedactor {
         }
     }
 
-    /// As `after`, for an event read by `view::read_*`: when that reading is of the event's
-    /// normalised copy (odd JSON), the copy is what the client gets, rewritten or not.
-    #[allow(clippy::too_many_arguments)] // `after`'s, plus the two texts it compares
-    fn after_read(
+    /// As `after`, for odd JSON read from its normalised copy `read`: the copy is what the
+    /// client gets, rewritten or not.
+    fn after_odd(
         &mut self,
         batch: &mut Batch<'_>,
         i: usize,
         ev: &SseEvent,
-        data: &str,
         read: &str,
         out: &mut Results<'_>,
         handle: impl FnOnce(&mut Self, &SseEvent, &mut Vec<SseEvent>) -> Result<Rewrite, Blocked>,
     ) -> StepResult {
-        if read.as_ptr() == data.as_ptr() {
-            return self.after(batch, i, out, |r, o| handle(r, ev, o));
-        }
         let copy = SseEvent {
             event: ev.event.clone(),
             data: read.to_string(),
@@ -288,9 +285,7 @@ impl SseRedactor {
         batch.texts.clear();
         Ok(())
     }
-}
 
-impl SseRedactor {
     /// Pushes the batch's texts through their channels, each channel's together (usually
     /// there is one), appending what each text releases to `released` and its range to
     /// `parts` (by the text's position).
@@ -300,17 +295,6 @@ impl SseRedactor {
         released: &mut String,
         parts: &mut [Range<usize>],
     ) -> Result<(), Blocked> {
-        let Some(first) = batch.texts.first() else {
-            return Ok(());
-        };
-        if batch.texts.iter().all(|t| t.key == first.key) {
-            let pieces: Vec<&str> = batch.texts.iter().map(|t| &*t.text).collect();
-            let ranges = self.feed_many(first.key, first.json, &pieces, released)?;
-            for (slot, range) in parts.iter_mut().zip(ranges) {
-                *slot = range;
-            }
-            return Ok(());
-        }
         let mut done: Vec<Key> = Vec::new();
         for t in &batch.texts {
             if done.contains(&t.key) {
