@@ -560,3 +560,22 @@ fn a_block_in_a_burst_keeps_only_the_events_before_its_batch() {
         "only the first event goes out"
     );
 }
+
+/// `serde_json` refuses an unpaired surrogate escape that JavaScript and Python clients
+/// accept; the text around it is still read, and redacted.
+#[test]
+fn text_beside_an_unpaired_surrogate_escape_is_redacted() {
+    let oa = SseEvent::data(
+        r#"{"choices":[{"index":0,"delta":{"content":"\ud800 mail jane@corp.com"},"finish_reason":"stop"}]}"#,
+    );
+    let an = SseEvent::named(
+        "content_block_delta",
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"\udc00 mail jane@corp.com"}}"#,
+    );
+    for (format, ev) in [(ApiFormat::OpenAi, oa), (ApiFormat::Anthropic, an)] {
+        let mut r = SseRedactor::new(format, mask_all(), Placeholders::default(), 128);
+        let sent = run(&mut r, &[ev]);
+        assert!(sent.iter().all(|e| !e.data.contains("jane")), "{sent:?}");
+        assert!(sent.iter().any(|e| e.data.contains("[EMAIL]")), "{sent:?}");
+    }
+}

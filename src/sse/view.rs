@@ -205,9 +205,57 @@ fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
     }
     match serde_json::from_str::<&str>(s) {
         Ok(plain) => Some(Cow::Borrowed(plain)),
-        // Escapes: the decoded text is a new string.
-        Err(_) => serde_json::from_str::<String>(s).ok().map(Cow::Owned),
+        // Escapes: the decoded text is a new string. `serde_json` refuses an unpaired
+        // surrogate escape (`"\ud800"`) that JavaScript and Python clients accept: without a
+        // text, such a field would pass unread, so it is read with the surrogate as U+FFFD.
+        Err(_) => serde_json::from_str::<String>(s)
+            .ok()
+            .or_else(|| decode_lossy(s))
+            .map(Cow::Owned),
     }
+}
+
+/// The JSON string literal `raw` decoded, each unpaired surrogate escape read as U+FFFD;
+/// `None` when `raw` is not a well-formed literal.
+fn decode_lossy(raw: &str) -> Option<String> {
+    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = String::with_capacity(inner.len());
+    // A run of `\u` escapes, decoded together so that a surrogate pair makes one character.
+    let mut units: Vec<u16> = Vec::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            flush_units(&mut units, &mut out);
+            out.push(c);
+            continue;
+        }
+        let simple = match chars.next()? {
+            'u' => {
+                let hex: String = chars.by_ref().take(4).collect();
+                units.push(u16::from_str_radix(&hex, 16).ok().filter(|_| hex.len() == 4)?);
+                continue;
+            }
+            '"' => '"',
+            '\\' => '\\',
+            '/' => '/',
+            'b' => '\u{8}',
+            'f' => '\u{c}',
+            'n' => '\n',
+            'r' => '\r',
+            't' => '\t',
+            _ => return None,
+        };
+        flush_units(&mut units, &mut out);
+        out.push(simple);
+    }
+    flush_units(&mut units, &mut out);
+    Some(out)
+}
+
+fn flush_units(units: &mut Vec<u16>, out: &mut String) {
+    out.extend(
+        char::decode_utf16(units.drain(..)).map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)),
+    );
 }
 
 fn uint(raw: Option<&RawValue>) -> Option<u64> {
@@ -433,5 +481,44 @@ impl Splice {
         }
         out.push_str(data.get(at..).unwrap_or_default());
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::{decode_lossy, string};
+    use serde_json::value::RawValue;
+
+    fn read(literal: &str) -> Option<String> {
+        let raw: &RawValue = serde_json::from_str(literal).unwrap();
+        string(raw).map(|t| t.into_owned())
+    }
+
+    #[test]
+    fn strings_decode_as_serde_json_decodes_them() {
+        for literal in [
+            r#""plain""#,
+            r#""""#,
+            r#""a\"b\\c\/d\b\f\n\r\t""#,
+            r#""\u00e9t\u00c9 \ud83d\ude00 é""#,
+        ] {
+            let expected: String = serde_json::from_str(literal).unwrap();
+            assert_eq!(read(literal).as_deref(), Some(expected.as_str()), "{literal}");
+            assert_eq!(decode_lossy(literal), Some(expected), "{literal}");
+        }
+        assert_eq!(read("12"), None);
+    }
+
+    #[test]
+    fn an_unpaired_surrogate_escape_reads_as_a_replacement_character() {
+        assert_eq!(
+            read(r#""\ud800 mail jane@corp.com""#).as_deref(),
+            Some("\u{fffd} mail jane@corp.com")
+        );
+        assert_eq!(read(r#""a\udc00\ud800""#).as_deref(), Some("a\u{fffd}\u{fffd}"));
+        assert_eq!(read(r#""\ud83d\ude00\ud800x""#).as_deref(), Some("😀\u{fffd}x"));
+        assert_eq!(decode_lossy(r#""bad \x""#), None);
+        assert_eq!(decode_lossy(r#""\u12""#), None);
     }
 }
