@@ -297,10 +297,21 @@ async fn prompt_injection_is_blocked_or_flagged() {
     );
 }
 
-/// An event that is not UTF-8 mid-stream: the client still gets the events before it,
-/// redacted, then the error event, and nothing after.
+/// An event that is not UTF-8 mid-stream, or JSON the gateway cannot read though a client's
+/// parser might (Python reads `NaN`): the client still gets the events before it, redacted,
+/// then the error event, and nothing after.
 #[tokio::test]
 async fn a_malformed_event_ends_a_redacted_stream_after_the_events_before_it() {
+    let faults: [&[u8]; 2] = [
+        b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\xff\"}}]}\n\n",
+        b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"jane@example.org\"}}],\"x\":NaN}\n\n",
+    ];
+    for fault in faults {
+        a_fault_ends_a_redacted_stream(fault).await;
+    }
+}
+
+async fn a_fault_ends_a_redacted_stream(fault: &[u8]) {
     let chunk = |p: &str| {
         let c = json!({ "id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "up-m",
             "choices": [{ "index": 0, "delta": { "content": p }, "finish_reason": null }] });
@@ -309,9 +320,7 @@ async fn a_malformed_event_ends_a_redacted_stream_after_the_events_before_it() {
     let mut body = Vec::new();
     body.extend(chunk("Mail jo"));
     body.extend(chunk("hn@example.org now, then"));
-    body.extend_from_slice(
-        b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\xff\"}}]}\n\n",
-    );
+    body.extend_from_slice(fault);
     body.extend(chunk(" never sent"));
     let mut response = format!(
         "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n",
@@ -340,7 +349,7 @@ async fn a_malformed_event_ends_a_redacted_stream_after_the_events_before_it() {
         "the events before the fault arrive, masked: {text}"
     );
     assert!(
-        !text.contains("john") && !text.contains("never sent"),
+        !text.contains("john") && !text.contains("jane") && !text.contains("never sent"),
         "{text}"
     );
     assert!(text.contains("\"error\""), "then the error event: {text}");

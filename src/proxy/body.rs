@@ -6,7 +6,7 @@
 
 use super::answer::Burst;
 use crate::error::GatewayError;
-use crate::redact::{Counts, Outcome, SseRedactor};
+use crate::redact::{Counts, Outcome, SseRedactor, Stop};
 use crate::sse::{self, EventSplitter, SseDecoder, SseEvent};
 use crate::translate::StreamTranslator;
 use crate::usage::StreamUsage;
@@ -69,6 +69,15 @@ fn blocked(b: crate::redact::Blocked) -> GatewayError {
         "the answer contained content the redaction policy blocks ({})",
         b.entity
     ))
+}
+
+fn stopped(stop: Stop) -> GatewayError {
+    match stop {
+        Stop::Blocked(b) => blocked(b),
+        Stop::Unreadable => {
+            GatewayError::Upstream(format!("malformed answer from the provider: {stop}"))
+        }
+    }
 }
 
 /// A passthrough stream's events, read for usage. With `splitter`, the provider's bytes go
@@ -227,7 +236,7 @@ impl Tap {
         self.events.clear();
         self.rewritten.clear();
         self.outcomes = outcomes;
-        if let Some(e) = redacted.map(blocked).or(fault) {
+        if let Some(e) = redacted.map(stopped).or(fault) {
             self.leftover = (!out.is_empty()).then(|| out.freeze());
             return Err(e);
         }
@@ -295,8 +304,9 @@ impl Translation {
         if let Some(r) = self.redactor.as_mut() {
             let mut outcomes = std::mem::take(&mut self.outcomes);
             let mut replaced = std::mem::take(&mut self.redacted);
-            if let Err(b) = r.on_burst(&self.client, |_, _| false, &mut outcomes, &mut replaced) {
-                result = Err(blocked(b));
+            if let Err(stop) = r.on_burst(&self.client, |_, _| false, &mut outcomes, &mut replaced)
+            {
+                result = Err(stopped(stop));
             }
             // After a block, only the events before it go out.
             let mut redacted = Vec::with_capacity(self.client.len());

@@ -39,7 +39,7 @@ pub use guard::InjectionGuard;
 pub use placeholders::Placeholders;
 pub use policy::{Action, Blocked, CompiledPolicy, Direction, Redactor};
 pub use request::{redact_request, scan_text_fields, TextRole};
-pub use sse_stream::{Outcome, Rewrite, SseRedactor};
+pub use sse_stream::{Outcome, Rewrite, SseRedactor, Stop};
 pub use stream::{PlaceholderRestorer, StreamRedactor};
 
 #[cfg(test)]

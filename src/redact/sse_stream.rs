@@ -28,6 +28,20 @@ use std::sync::Arc;
 mod burst;
 pub use burst::Outcome;
 
+/// Why a redacted stream stops. The client gets the events before the one that stopped it,
+/// then an error event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Stop {
+    /// A `block` action fired.
+    #[error(transparent)]
+    Blocked(#[from] Blocked),
+    /// An event that is neither `[DONE]` nor JSON the gateway can read (an unpaired
+    /// surrogate in a key, `NaN`, `1e400`, nesting past `serde_json`'s limit). Clients'
+    /// parsers may still read it, and its text with it, so it does not pass unread.
+    #[error("the provider sent an event the gateway cannot read, so redaction cannot check it")]
+    Unreadable,
+}
+
 /// What `on_event` did with an event.
 #[must_use]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,9 +117,8 @@ impl SseRedactor {
     }
 
     /// Feeds one event (a burst of one: see `on_burst`). On `Unchanged` nothing is pushed
-    /// and the event goes out as it came. `Err`: a `block` action fired; end the stream with
-    /// an error event.
-    pub fn on_event(&mut self, ev: &SseEvent, out: &mut Vec<SseEvent>) -> Result<Rewrite, Blocked> {
+    /// and the event goes out as it came. `Err`: end the stream with an error event.
+    pub fn on_event(&mut self, ev: &SseEvent, out: &mut Vec<SseEvent>) -> Result<Rewrite, Stop> {
         let mut outcomes = Vec::with_capacity(1);
         self.on_burst(std::slice::from_ref(ev), |_, _| false, &mut outcomes, out)?;
         Ok(match outcomes.first() {

@@ -5,7 +5,7 @@ use super::stream_tests::{cut, text};
 use super::test_support::Rng;
 use super::test_support::{mask_all, policy};
 use super::{redact_answer, CompiledPolicy, Counts, Direction, Outcome, Placeholders};
-use super::{Rewrite, SseRedactor};
+use super::{Blocked, Rewrite, SseRedactor, Stop};
 use crate::sse::SseEvent;
 use crate::translate::ApiFormat;
 use serde_json::{json, Value};
@@ -303,7 +303,12 @@ fn a_response_block_ends_the_stream_with_an_error() {
     let _ = r.on_event(&first, &mut out).unwrap();
     let second = oa_chunk(json!({"content":"klmnopqrstuvwxyz0123 done"}), None);
     let err = r.on_event(&second, &mut out).unwrap_err();
-    assert_eq!(err.entity, "secret");
+    assert_eq!(
+        err,
+        Stop::Blocked(Blocked {
+            entity: "secret".into()
+        })
+    );
     assert!(out.iter().all(|e| !e.data.contains("sk-")));
 }
 
@@ -553,7 +558,12 @@ fn a_block_in_a_burst_keeps_only_the_events_before_its_batch() {
     let err = r
         .on_burst(&burst, |_, _| false, &mut outcomes, &mut replaced)
         .unwrap_err();
-    assert_eq!(err.entity, "secret");
+    assert_eq!(
+        err,
+        Stop::Blocked(Blocked {
+            entity: "secret".into()
+        })
+    );
     assert_eq!(
         outcomes,
         vec![Outcome::Unchanged],
@@ -577,5 +587,74 @@ fn text_beside_an_unpaired_surrogate_escape_is_redacted() {
         let sent = run(&mut r, &[ev]);
         assert!(sent.iter().all(|e| !e.data.contains("jane")), "{sent:?}");
         assert!(sent.iter().any(|e| e.data.contains("[EMAIL]")), "{sent:?}");
+    }
+}
+
+/// JSON that `serde_json` cannot read but clients' parsers may (Python reads `NaN`, both
+/// read unpaired surrogates), or no JSON at all: with redaction on, such an event stops the
+/// stream, after the events before it with their held text settled. Odd values the strict
+/// reading skips (`1e400`, deep nesting) leave the text readable: it is redacted.
+#[test]
+fn an_event_redaction_cannot_read_stops_the_stream_after_the_events_before_it() {
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let cases = [
+        (r#"{"choices":[{"index":0,"delta":{"content":"jane@corp.com"}}],"x":NaN}"#.to_string(), false),
+        (r#"{"choices":[{"index":0,"delta":{"content":"a"},"delta":{"content":"jane@corp.com"}}],"\ud800":1}"#.to_string(), false),
+        ("jane@corp.com".to_string(), false),
+        (r#"{"choices":[{"index":0,"delta":{"content":"jane@corp.com"}}],"x":1e400}"#.to_string(), true),
+        (format!(r#"{{"choices":[{{"index":0,"delta":{{"content":"jane@corp.com"}}}}],"x":{deep}}}"#), true),
+    ];
+    for (data, readable) in cases {
+        let burst = [
+            oa_chunk(json!({"role":"assistant","content":"Mail jo"}), None),
+            oa_chunk(json!({"content":"hn@corp.com now"}), None),
+            SseEvent::data(data.clone()),
+            oa_chunk(json!({"content":"the end"}), None),
+        ];
+        let mut r = SseRedactor::new(ApiFormat::OpenAi, mask_all(), Placeholders::default(), 128);
+        let (mut outcomes, mut replaced) = (Vec::new(), Vec::new());
+        let res = r.on_burst(&burst, |_, _| false, &mut outcomes, &mut replaced);
+        if readable {
+            assert_eq!(res, Ok(()), "{data}");
+        } else {
+            assert_eq!(res, Err(Stop::Unreadable), "{data}");
+            assert_eq!(outcomes.len(), 2, "{data}");
+        }
+        let sent: Vec<SseEvent> = burst
+            .iter()
+            .zip(&outcomes)
+            .flat_map(|(ev, o)| match o {
+                Outcome::Replaced(r) => replaced[r.clone()].to_vec(),
+                _ => vec![ev.clone()],
+            })
+            .collect();
+        assert!(
+            sent.iter()
+                .all(|e| !e.data.contains("john") && !e.data.contains("jane")),
+            "{sent:?}"
+        );
+        assert!(openai_text(&sent).0.starts_with("Mail [EMAIL]"), "{sent:?}");
+    }
+    let mut r = SseRedactor::new(
+        ApiFormat::Anthropic,
+        mask_all(),
+        Placeholders::default(),
+        128,
+    );
+    let nan = r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"jane@corp.com"},"x":NaN}"#;
+    let res = r.on_event(
+        &SseEvent::named("content_block_delta", nan),
+        &mut Vec::new(),
+    );
+    assert_eq!(res, Err(Stop::Unreadable));
+}
+
+/// `[DONE]` and an event with no data carry nothing: they pass.
+#[test]
+fn done_and_empty_events_pass_a_redacted_stream() {
+    for format in [ApiFormat::OpenAi, ApiFormat::Anthropic] {
+        let mut r = SseRedactor::new(format, mask_all(), Placeholders::default(), 128);
+        let events = [SseEvent::data(""), SseEvent::data("[DONE]")];
+        assert_eq!(run(&mut r, &events), events.to_vec());
     }
 }

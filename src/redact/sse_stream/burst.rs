@@ -21,7 +21,7 @@
 //! and that copy is what the client gets, rewritten or not: a client resolving repeated keys
 //! differently must not see a value redaction never read.
 
-use super::{Key, Rewrite, SseRedactor};
+use super::{Key, Rewrite, SseRedactor, Stop};
 use crate::redact::policy::Blocked;
 use crate::sse::view::{self, AnthropicEvent, OpenAiChunk, Reading, Splice, TextAt};
 use crate::sse::SseEvent;
@@ -65,7 +65,7 @@ struct Results<'o> {
     replaced: &'o mut Vec<SseEvent>,
 }
 
-type StepResult = Result<Outcome, (Blocked, usize)>;
+type StepResult = Result<Outcome, (Stop, usize)>;
 
 impl SseRedactor {
     /// Feeds a burst of events. `observe` reads each event first (usage tracking) and says
@@ -75,15 +75,16 @@ impl SseRedactor {
     /// An idle redactor (nothing to redact or restore, or a Gemini stream) reads nothing:
     /// every event is `Unchanged` and `observe` is not called.
     ///
-    /// `Err`: a `block` action fired; `outcomes` then covers only the events before the
-    /// first that must not go out. End the stream with an error event after those.
+    /// `Err`: a `block` action fired, or an event could not be read (`Stop`); `outcomes`
+    /// then covers only the events before the first that must not go out. End the stream
+    /// with an error event after those.
     pub fn on_burst(
         &mut self,
         events: &[SseEvent],
         mut observe: impl FnMut(&SseEvent, Reading<'_, '_>) -> bool,
         outcomes: &mut Vec<Outcome>,
         replaced: &mut Vec<SseEvent>,
-    ) -> Result<(), Blocked> {
+    ) -> Result<(), Stop> {
         outcomes.clear();
         if self.idle {
             outcomes.resize(events.len(), Outcome::Unchanged);
@@ -110,7 +111,7 @@ impl SseRedactor {
         }
         if let Err((b, first_lost)) = self.settle(&mut batch, &mut out) {
             out.outcomes.truncate(first_lost);
-            return Err(b);
+            return Err(b.into());
         }
         Ok(())
     }
@@ -134,7 +135,10 @@ impl SseRedactor {
                     Some(c) => self.after_odd(batch, i, ev, read, out, |r, ev, o| {
                         r.openai_event(ev, read, &c.choices, o)
                     }),
-                    None => self.after(batch, i, out, |r, o| r.openai_event(ev, data, &[], o)),
+                    None if carries_nothing(data) => {
+                        self.after(batch, i, out, |r, o| r.openai_event(ev, data, &[], o))
+                    }
+                    None => self.after(batch, i, out, |_, _| Err::<Rewrite, _>(Stop::Unreadable)),
                 }
             });
         };
@@ -174,7 +178,8 @@ impl SseRedactor {
                     Some(event) => self.after_odd(batch, i, ev, read, out, |r, ev, o| {
                         r.anthropic_event(ev, read, event, o)
                     }),
-                    None => Ok(Outcome::Unchanged),
+                    None if carries_nothing(data) => Ok(Outcome::Unchanged),
+                    None => self.after(batch, i, out, |_, _| Err::<Rewrite, _>(Stop::Unreadable)),
                 }
             });
         };
@@ -193,19 +198,20 @@ impl SseRedactor {
     }
 
     /// Settles the batch, then handles event `i` (which may end channels) with `handle`.
-    fn after(
+    fn after<E: Into<Stop>>(
         &mut self,
         batch: &mut Batch<'_>,
         i: usize,
         out: &mut Results<'_>,
-        handle: impl FnOnce(&mut Self, &mut Vec<SseEvent>) -> Result<Rewrite, Blocked>,
+        handle: impl FnOnce(&mut Self, &mut Vec<SseEvent>) -> Result<Rewrite, E>,
     ) -> StepResult {
-        self.settle(batch, out)?;
+        self.settle(batch, out)
+            .map_err(|(b, first)| (b.into(), first))?;
         let start = out.replaced.len();
         match handle(self, out.replaced) {
             Ok(Rewrite::Unchanged) => Ok(Outcome::Unchanged),
             Ok(Rewrite::Rewritten) => Ok(Outcome::Replaced(start..out.replaced.len())),
-            Err(b) => Err((b, i)),
+            Err(stop) => Err((stop.into(), i)),
         }
     }
 
@@ -324,6 +330,11 @@ fn pending<'e>(event: usize, key: Key, t: TextAt<'e>) -> Pending<'e> {
         raw: t.raw,
         text: t.text,
     }
+}
+
+/// An event whose data is not JSON yet carries no text: `[DONE]`, or nothing at all.
+fn carries_nothing(data: &str) -> bool {
+    matches!(data.trim(), "" | "[DONE]")
 }
 
 /// A chunk of text deltas that ends nothing: it can wait in a batch.
