@@ -190,5 +190,21 @@ fn stream(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, request, stream);
+/// Reading one event for the redactor and usage tracking (`sse::view`): the redacting stream's
+/// largest share of user-space time. The shape is what OpenAI sends for a content delta.
+fn view(c: &mut Criterion) {
+    let event = r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1795375181,"model":"gpt-4o-mini","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":" the quick brown"},"logprobs":null,"finish_reason":null}],"usage":null}"#;
+    let mut group = c.benchmark_group("sse_view");
+    group.throughput(Throughput::Bytes(event.len() as u64));
+    group.bench_function("openai_content_delta", |b| {
+        b.iter(|| {
+            tollgate::sse::view::read_openai(black_box(event), |_, chunk| {
+                chunk.map_or(0, |c| c.choices.len())
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, request, stream, view);
 criterion_main!(benches);

@@ -203,6 +203,10 @@ fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
     if !s.starts_with('"') {
         return None;
     }
+    // A `RawValue` string is already checked; without escapes its text is what the quotes hold.
+    if memchr::memchr(b'\\', s.as_bytes()).is_none() {
+        return s.get(1..s.len() - 1).map(Cow::Borrowed);
+    }
     match serde_json::from_str::<&str>(s) {
         Ok(plain) => Some(Cow::Borrowed(plain)),
         // Escapes: the decoded text is a new string. `serde_json` refuses an unpaired
@@ -232,7 +236,11 @@ fn decode_lossy(raw: &str) -> Option<String> {
         let simple = match chars.next()? {
             'u' => {
                 let hex: String = chars.by_ref().take(4).collect();
-                units.push(u16::from_str_radix(&hex, 16).ok().filter(|_| hex.len() == 4)?);
+                units.push(
+                    u16::from_str_radix(&hex, 16)
+                        .ok()
+                        .filter(|_| hex.len() == 4)?,
+                );
                 continue;
             }
             '"' => '"',
@@ -504,7 +512,11 @@ mod tests {
             r#""\u00e9t\u00c9 \ud83d\ude00 é""#,
         ] {
             let expected: String = serde_json::from_str(literal).unwrap();
-            assert_eq!(read(literal).as_deref(), Some(expected.as_str()), "{literal}");
+            assert_eq!(
+                read(literal).as_deref(),
+                Some(expected.as_str()),
+                "{literal}"
+            );
             assert_eq!(decode_lossy(literal), Some(expected), "{literal}");
         }
         assert_eq!(read("12"), None);
@@ -516,8 +528,14 @@ mod tests {
             read(r#""\ud800 mail jane@corp.com""#).as_deref(),
             Some("\u{fffd} mail jane@corp.com")
         );
-        assert_eq!(read(r#""a\udc00\ud800""#).as_deref(), Some("a\u{fffd}\u{fffd}"));
-        assert_eq!(read(r#""\ud83d\ude00\ud800x""#).as_deref(), Some("😀\u{fffd}x"));
+        assert_eq!(
+            read(r#""a\udc00\ud800""#).as_deref(),
+            Some("a\u{fffd}\u{fffd}")
+        );
+        assert_eq!(
+            read(r#""\ud83d\ude00\ud800x""#).as_deref(),
+            Some("😀\u{fffd}x")
+        );
         assert_eq!(decode_lossy(r#""bad \x""#), None);
         assert_eq!(decode_lossy(r#""\u12""#), None);
     }
