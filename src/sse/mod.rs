@@ -8,6 +8,7 @@
 //! line is not dispatched. A line or event longer than the limit is an error, so a broken
 //! upstream cannot make the gateway buffer without bound.
 
+mod scan;
 pub mod view;
 
 use std::fmt;

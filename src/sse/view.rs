@@ -6,7 +6,8 @@
 //! redacting stream's cost; `load-tests/RESULTS.md`). A passthrough stream with redaction on
 //! reads each event once, here, for both redaction and usage (`proxy::body::Tap`).
 //!
-//! Reading is strict first, in one pass over typed structs: any part that is not the
+//! Reading is strict first, in one pass: by `scan.rs` when the event is of the plain subset
+//! providers send, else over typed structs by `serde_json`. Any part that is not the
 //! expected shape, or a repeated key, fails the whole event. The caller then parses the event
 //! once as a tree, writes it back out (repeated keys resolved the way `serde_json` resolves
 //! them, last one wins) and reads that copy leniently, part by part, where a part of the
@@ -23,8 +24,8 @@ pub struct TextAt<'a> {
     pub tool: Option<u64>,
     /// The text is JSON (tool arguments), redacted as the inside of JSON strings.
     pub json: bool,
-    /// The field's value as written, quotes included.
-    pub raw: &'a RawValue,
+    /// The field's value as written, quotes included: a part of the event's data.
+    pub raw: &'a str,
     /// The decoded text.
     pub text: Cow<'a, str>,
 }
@@ -275,13 +276,22 @@ fn text_at<'a>(raw: Option<&'a RawValue>, tool: Option<u64>, json: bool) -> Opti
     Some(TextAt {
         tool,
         json,
-        raw,
+        raw: raw.get(),
         text: string(raw)?,
     })
 }
 
-/// An OpenAI chunk, its choices with their texts, read strictly.
+/// An OpenAI chunk, its choices with their texts, read strictly: by the fast reading when
+/// the chunk is of its plain subset (`scan.rs`), else by `serde_json`.
 pub fn openai(data: &str) -> Result<OpenAiChunk<'_>, Odd> {
+    match super::scan::openai(data) {
+        Some(chunk) => Ok(chunk),
+        None => openai_serde(data),
+    }
+}
+
+/// `openai` by `serde_json` alone.
+pub(super) fn openai_serde(data: &str) -> Result<OpenAiChunk<'_>, Odd> {
     let chunk: typed::Chunk = serde_json::from_str(data).map_err(|_| Odd)?;
     let mut choices = Vec::new();
     for (pos, choice) in chunk.choices.unwrap_or_default().into_iter().enumerate() {
@@ -398,8 +408,16 @@ fn canonical(data: &str) -> Option<String> {
         .map(|v| v.to_string())
 }
 
-/// An Anthropic event, read strictly.
+/// An Anthropic event, read strictly (as `openai`: fast when it can be).
 pub fn anthropic(data: &str) -> Result<AnthropicEvent<'_>, Odd> {
+    match super::scan::anthropic(data) {
+        Some(event) => Ok(event),
+        None => anthropic_serde(data),
+    }
+}
+
+/// `anthropic` by `serde_json` alone.
+pub(super) fn anthropic_serde(data: &str) -> Result<AnthropicEvent<'_>, Odd> {
     let event: typed::Event = serde_json::from_str(data).map_err(|_| Odd)?;
     let kind = event.kind.unwrap_or_default();
     let text = anthropic_text(&kind, event.content_block, event.delta);
@@ -460,10 +478,10 @@ pub struct Splice {
 
 impl Splice {
     /// Replace the field `raw` (borrowed from `data`) with the JSON string of `text`.
-    pub fn set(&mut self, data: &str, raw: &RawValue, text: &str) {
-        let start = (raw.get().as_ptr() as usize).checked_sub(data.as_ptr() as usize);
+    pub fn set(&mut self, data: &str, raw: &str, text: &str) {
+        let start = (raw.as_ptr() as usize).checked_sub(data.as_ptr() as usize);
         let Some(span) = start
-            .map(|s| s..s + raw.get().len())
+            .map(|s| s..s + raw.len())
             .filter(|r| r.end <= data.len())
         else {
             // Not a part of `data` (a caller's mistake): nothing to replace.

@@ -26,7 +26,6 @@ use crate::redact::policy::Blocked;
 use crate::sse::view::{self, AnthropicEvent, OpenAiChunk, Reading, Splice, TextAt};
 use crate::sse::SseEvent;
 use crate::translate::ApiFormat;
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::ops::Range;
 
@@ -47,7 +46,7 @@ struct Pending<'e> {
     event: usize,
     key: Key,
     json: bool,
-    raw: &'e RawValue,
+    raw: &'e str,
     text: Cow<'e, str>,
 }
 

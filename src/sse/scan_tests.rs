@@ -1,0 +1,262 @@
+//! The fast reading against `serde_json`'s strict reading: wherever the fast one answers, the
+//! answers are the same; and it answers for the events providers really send.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::{anthropic, openai, plain_run, STOPS};
+use crate::sse::view::{self, AnthropicEvent, OpenAiChunk, TextAt};
+
+/// OpenAI chunks as providers send them, and a few as they could.
+const OPENAI: &[&str] = &[
+    r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1795375181,"model":"gpt-4o-mini","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null}"#,
+    r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1795375181,"model":"gpt-4o-mini","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":" the quick brown"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"a8Xz"}"#,
+    r#"{"choices":[{"delta":{"content":"Line\none \"quoted\" \\ back\/slash \u00e9t\u00e9 \t"},"finish_reason":null,"index":0,"logprobs":null}],"created":1,"id":"c","model":"m","object":"chat.completion.chunk","system_fingerprint":null,"usage":null}"#,
+    r#"{"id":"c","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}"#,
+    r#"{"id":"c","choices":[{"index":0,"delta":{"content":null},"finish_reason":"length"}]}"#,
+    r#"{"id":"c","choices":[{"index":0,"delta":{"refusal":"I can't help with that."},"finish_reason":null}]}"#,
+    r#"{"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":""}}]},"finish_reason":null}]}"#,
+    r#"{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\": \"Par"}},{"index":2,"function":{"arguments":"is\"}"}}]},"finish_reason":null}]}"#,
+    r#"{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"function":{"arguments":"{}"}}],"content":"after"}}]}"#,
+    r#"{"id":"c","choices":[{"index":1,"delta":{"content":"b"}},{"delta":{"content":"c"},"finish_reason":"stop"}]}"#,
+    r#"{"id":"c","choices":[{"index":0,"delta":{"content":"x"},"logprobs":{"content":[{"token":"x","logprob":-0.25,"bytes":[120],"top_logprobs":[{"token":"y","logprob":-1.5e-3,"bytes":[121]}]}],"refusal":null},"finish_reason":null}]}"#,
+    r#"{"id":"c","choices":[],"usage":{"prompt_tokens":4,"completion_tokens":3,"total_tokens":7}}"#,
+    r#" { "choices" : [ { "index" : 0 , "delta" : { "content" : "spaced" } } ] , "x" : [ true , false , null , -0 , 0.5 , 1E+2 ] } "#,
+    r#"{"choices":null,"usage":null}"#,
+    r#"{}"#,
+    r#"{"error":{"message":"overloaded","type":"server_error"}}"#,
+];
+
+/// Anthropic events as the API sends them, and a few as it could.
+const ANTHROPIC: &[&str] = &[
+    r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":25,"output_tokens":1,"cache_creation_input_tokens":0}}}"#,
+    r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+    r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{}}}"#,
+    r#"{"type":"content_block_start","index":2,"content_block":{"type":"server_tool_use","text":"{\"q\":1}"}}"#,
+    r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello, \"world\"\n"}}"#,
+    r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"location\": \"San Fra"}}"#,
+    r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hmm"}}"#,
+    r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":7}}"#,
+    r#"{"type":"content_block_stop","index":0}"#,
+    r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":15}}"#,
+    r#"{"type":"message_stop"}"#,
+    r#"{"type": "ping"}"#,
+    r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+    r#"{"type":null,"index":null,"delta":null,"content_block":null}"#,
+];
+
+/// What a reading says, written out so two readings compare.
+fn texts(texts: &[TextAt<'_>]) -> String {
+    texts
+        .iter()
+        .map(|t| format!("[{:?} {} {} {:?}]", t.tool, t.json, t.raw, t.text))
+        .collect()
+}
+
+fn show_openai(c: &OpenAiChunk<'_>) -> String {
+    let choices: String = c
+        .choices
+        .iter()
+        .map(|ch| {
+            format!(
+                "({} {} {} {:?})",
+                ch.index,
+                ch.ending,
+                texts(&ch.texts),
+                ch.refusal
+            )
+        })
+        .collect();
+    format!("{choices} usage={:?}", c.usage.map(|u| u.get()))
+}
+
+fn show_anthropic(e: &AnthropicEvent<'_>) -> String {
+    format!("{:?} {} {}", e.kind, e.index, texts(e.text.as_slice()))
+}
+
+/// Where the fast reading answers, `serde_json` answers the same. Returns whether it answered.
+fn agrees(data: &str) -> (bool, bool) {
+    let oa = match openai(data) {
+        Some(fast) => {
+            let slow = view::openai_serde(data)
+                .unwrap_or_else(|_| panic!("fast read what serde refuses: {data}"));
+            assert_eq!(show_openai(&fast), show_openai(&slow), "{data}");
+            for t in fast.choices.iter().flat_map(|c| &c.texts) {
+                assert!(data.contains(t.raw), "raw is a part of the data: {data}");
+            }
+            true
+        }
+        None => false,
+    };
+    let an = match anthropic(data) {
+        Some(fast) => {
+            let slow = view::anthropic_serde(data)
+                .unwrap_or_else(|_| panic!("fast read what serde refuses: {data}"));
+            assert_eq!(show_anthropic(&fast), show_anthropic(&slow), "{data}");
+            true
+        }
+        None => false,
+    };
+    (oa, an)
+}
+
+#[test]
+fn the_events_providers_send_are_read_fast_and_alike() {
+    for data in OPENAI {
+        let usage = data.contains("\"usage\":{");
+        assert_eq!(
+            agrees(data).0,
+            !usage,
+            "read fast unless a usage chunk: {data}"
+        );
+    }
+    for data in ANTHROPIC {
+        assert!(agrees(data).1, "read fast: {data}");
+    }
+}
+
+#[test]
+fn what_the_fast_reading_leaves_to_serde_json() {
+    for data in [
+        // A repeated known key, an escaped key, the wrong type for a known field.
+        r#"{"choices":[{"delta":{"content":"a","content":"b"}}]}"#,
+        r#"{"choices":[{"delta":{"cont\u0065nt":"a"}}]}"#,
+        r#"{"choices":[{"index":"0","delta":{"content":"a"}}]}"#,
+        r#"{"choices":{"0":1}}"#,
+        // Surrogates, raw control characters, numbers out of the grammar, deep nesting.
+        r#"{"choices":[{"delta":{"content":"\ud83d\ude00"}}]}"#,
+        "{\"choices\":[{\"delta\":{\"content\":\"a\u{1}b\"}}]}",
+        r#"{"choices":[],"x":01}"#,
+        r#"{"choices":[],"x":NaN}"#,
+        r#"{"choices":[],"x":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]}"#,
+        // A choice as an array, trailing commas, trailing bytes.
+        r#"{"choices":[[0,{"content":"a"}]]}"#,
+        r#"{"choices":[],}"#,
+        r#"{"choices":[]} x"#,
+        "[DONE]",
+        "",
+    ] {
+        assert!(openai(data).is_none(), "{data}");
+        agrees(data);
+    }
+}
+
+/// A small deterministic generator (xorshift), enough to mutate events.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Pieces that change what JSON means.
+const PIECES: &[&str] = &[
+    "{",
+    "}",
+    "[",
+    "]",
+    "\"",
+    ":",
+    ",",
+    "\\",
+    " ",
+    "\n",
+    "\t",
+    "0",
+    "1",
+    "9",
+    "-",
+    ".",
+    "e",
+    "E",
+    "+",
+    "null",
+    "true",
+    "false",
+    "\\u0041",
+    "\\ud800",
+    "\\u00e9",
+    "\\n",
+    "é",
+    "\u{1}",
+    "\"content\"",
+    "\"index\"",
+    "\"choices\"",
+    "\"delta\"",
+    "\"type\"",
+    "\"text\"",
+    "\"finish_reason\"",
+    "\"tool_calls\"",
+    "\"function\"",
+    "\"arguments\"",
+    "\"usage\"",
+    "\"partial_json\"",
+    "\"text_delta\"",
+    "\"content_block_delta\"",
+    "\"refusal\"",
+    "1e400",
+    "18446744073709551616",
+    "\"content_block\"",
+    "\"tool_use\"",
+    "\"content_block_start\"",
+];
+
+/// Random edits of real events: whatever the fast reading accepts, `serde_json` reads alike.
+#[test]
+fn mutated_events_are_read_alike_or_left_to_serde_json() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let seeds: Vec<&str> = OPENAI.iter().chain(ANTHROPIC).copied().collect();
+    let (mut tried, mut fast) = (0, 0);
+    for _ in 0..40_000 {
+        let mut data = seeds[rng.below(seeds.len())].to_string();
+        for _ in 0..1 + rng.below(3) {
+            let bounds: Vec<usize> = (0..=data.len())
+                .filter(|&i| data.is_char_boundary(i))
+                .collect();
+            let a = bounds[rng.below(bounds.len())];
+            let b = bounds[rng.below(bounds.len())].max(a);
+            let b = bounds
+                .iter()
+                .copied()
+                .find(|&x| x >= b.min(a + 8))
+                .unwrap_or(a);
+            match rng.below(3) {
+                0 => data.replace_range(a..b, ""),
+                1 => data.insert_str(a, PIECES[rng.below(PIECES.len())]),
+                _ => data.replace_range(a..b, PIECES[rng.below(PIECES.len())]),
+            }
+        }
+        let (oa, an) = agrees(&data);
+        tried += 1;
+        fast += usize::from(oa || an);
+    }
+    // The mutations must not all break the events, or the test checks nothing.
+    eprintln!("{fast} of {tried} read fast");
+    assert!(fast > tried / 10, "{fast} of {tried} read fast");
+}
+
+/// The eight-bytes-at-a-time search finds what a byte-by-byte one finds.
+#[test]
+fn a_plain_run_ends_where_byte_by_byte_it_would() {
+    let mut rng = Rng(7);
+    let alphabet = [
+        b'a', b'"', b'\\', 0x00, 0x1f, 0x20, 0x7f, 0x80, 0xff, b'!', b'#', b'[', b']',
+    ];
+    for _ in 0..20_000 {
+        let len = rng.below(40);
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| match rng.below(4) {
+                0 => alphabet[rng.below(alphabet.len())],
+                _ => b'a' + rng.below(26) as u8,
+            })
+            .collect();
+        let expected = bytes.iter().position(|&c| STOPS[usize::from(c)]);
+        assert_eq!(plain_run(&bytes), expected, "{bytes:?}");
+    }
+}
