@@ -3,7 +3,7 @@
 /// Hold back partial segments on a TCP socket (`on`) or send what is held (`off`), so a
 /// request head and body written separately leave as one segment. Best effort: a socket that
 /// is not TCP (or an invalid descriptor) just keeps its normal behaviour.
-pub fn cork(fd: i32, on: bool) {
+fn cork(fd: i32, on: bool) {
     if fd < 0 {
         return;
     }
@@ -18,5 +18,65 @@ pub fn cork(fd: i32, on: bool) {
             (&value as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         );
+    }
+}
+
+/// A socket corked (see `cork`) until this is dropped: what is written meanwhile leaves
+/// together, at the drop (or when a full segment is ready, or after the kernel's 200 ms).
+pub struct Corked(i32);
+
+impl Corked {
+    pub fn new(fd: i32) -> Self {
+        cork(fd, true);
+        Corked(fd)
+    }
+}
+
+impl Drop for Corked {
+    fn drop(&mut self) {
+        cork(self.0, false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+
+    fn corked(fd: i32) -> bool {
+        let mut value: libc::c_int = -1;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into a valid pointer to a local.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_CORK,
+                (&mut value as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0);
+        value != 0
+    }
+
+    #[test]
+    fn a_socket_is_corked_while_the_guard_lives() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let fd = stream.as_raw_fd();
+        assert!(!corked(fd));
+        let guard = Corked::new(fd);
+        assert!(corked(fd));
+        drop(guard);
+        assert!(!corked(fd));
+    }
+
+    #[test]
+    fn a_descriptor_that_is_no_socket_is_left_alone() {
+        drop(Corked::new(-1));
+        let file = std::fs::File::open("/dev/null").unwrap();
+        drop(Corked::new(file.as_raw_fd()));
     }
 }

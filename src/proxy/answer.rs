@@ -15,6 +15,7 @@ use super::context::RequestCtx;
 use super::exchange::{Answer, POOL_IDLE};
 use super::respond;
 use crate::error::GatewayError;
+use crate::net::Corked;
 use crate::redact::SseRedactor;
 use crate::translate::{dispatch, ApiFormat, TranslateError};
 use crate::usage::{self, StreamUsage};
@@ -163,11 +164,21 @@ async fn passthrough(
         resp.insert_header(http::header::CACHE_CONTROL, "no-cache")
             .map_err(internal)?;
     }
-    if respond::head(session, resp).await.is_err() {
+    let corked = if head.content_length.is_none() || head.is_sse {
+        respond::stream_head(session, resp).await.map(Some)
+    } else {
+        respond::head(session, resp).await.map(|()| None)
+    };
+    let Ok(corked) = corked else {
         ctx.upstream.client_gone = true;
         return Ok(());
-    }
-    pump(connector, session, ctx, answer, client, head.is_sse, mode).await
+    };
+    let delivery = Delivery {
+        client,
+        is_sse: head.is_sse,
+        corked,
+    };
+    pump(connector, session, ctx, answer, delivery, mode).await
 }
 
 /// The redaction of a streamed answer in the client's format: the key's response policy, then
@@ -259,20 +270,27 @@ async fn translated_stream(
         .map_err(internal)?;
     resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")
         .map_err(internal)?;
-    if respond::head(session, resp).await.is_err() {
+    let Ok(corked) = respond::stream_head(session, resp).await else {
         ctx.upstream.client_gone = true;
         return Ok(());
-    }
-    pump(
-        connector,
-        session,
-        ctx,
-        answer,
+    };
+    let delivery = Delivery {
         client,
-        true,
-        BodyMode::Translate(translation),
-    )
-    .await
+        is_sse: true,
+        corked: Some(corked),
+    };
+    let mode = BodyMode::Translate(translation);
+    pump(connector, session, ctx, answer, delivery, mode).await
+}
+
+/// How an answer reaches the client, once its head is written.
+struct Delivery {
+    /// The client's API format (for the error that ends a broken answer).
+    client: ApiFormat,
+    /// The answer is an event stream.
+    is_sse: bool,
+    /// The head, held back until the first burst is written (`respond::stream_head`).
+    corked: Option<Corked>,
 }
 
 /// After the head: move the body to the client one burst per write, as `mode` says, until
@@ -282,11 +300,10 @@ async fn pump(
     session: &mut Session,
     ctx: &mut RequestCtx,
     answer: Answer,
-    client: ApiFormat,
-    is_sse: bool,
+    delivery: Delivery,
     mut mode: BodyMode,
 ) -> Result<(), GatewayError> {
-    let result = pump_bursts(connector, session, ctx, answer, client, is_sse, &mut mode).await;
+    let result = pump_bursts(connector, session, ctx, answer, delivery, &mut mode).await;
     if let Some(counts) = mode.redaction_counts() {
         ctx.redaction.counts.merge(&counts);
     }
@@ -298,10 +315,14 @@ async fn pump_bursts(
     session: &mut Session,
     ctx: &mut RequestCtx,
     mut answer: Answer,
-    client: ApiFormat,
-    is_sse: bool,
+    delivery: Delivery,
     mode: &mut BodyMode,
 ) -> Result<(), GatewayError> {
+    let Delivery {
+        client,
+        is_sse,
+        mut corked,
+    } = delivery;
     // Whether what the client has so far ends on an event boundary (for the error event).
     let mut at_boundary = true;
     loop {
@@ -364,6 +385,8 @@ async fn pump_bursts(
             }
             return Ok(());
         }
+        // The head and the first burst are written: let them go.
+        drop(corked.take());
         if let Some(msg) = burst.error {
             let e = GatewayError::Upstream(msg);
             return broken_stream(session, ctx, client, is_sse, at_boundary, e).await;

@@ -213,14 +213,14 @@ async fn attempt(
         // provider a second wake-up per request (measured in load-tests/RESULTS.md).
         let fd = up.stream().map(|s| s.id()).unwrap_or(-1);
         let sent = timeout(first_byte, async {
-            crate::net::cork(fd, true);
+            let corked = crate::net::Corked::new(fd);
             let written = async {
                 up.write_request_header(Box::new(header)).await?;
                 up.write_request_body(body.clone(), true).await?;
                 up.finish_request_body().await
             }
             .await;
-            crate::net::cork(fd, false);
+            drop(corked);
             written.map_err(|e| (Phase::Sending, e))?;
             read_final_head(&mut up)
                 .await

@@ -54,6 +54,20 @@ pub async fn head(session: &mut Session, resp: ResponseHeader) -> pingora::Resul
     session.write_response_header(Box::new(resp), false).await
 }
 
+/// Write the head of an answer whose length is not known (a stream), corked: Pingora flushes
+/// such a head at once, alone, which costs the client a packet and a wake-up of its own.
+/// Corked, it leaves with the first body write, when the returned guard is dropped (or after
+/// the kernel's 200 ms ceiling, if the first events are slower).
+pub async fn stream_head(
+    session: &mut Session,
+    resp: ResponseHeader,
+) -> pingora::Result<crate::net::Corked> {
+    let fd = session.stream().map_or(-1, |s| s.id());
+    let corked = crate::net::Corked::new(fd);
+    head(session, resp).await?;
+    Ok(corked)
+}
+
 /// Write a whole answer whose length is known.
 pub async fn write(
     session: &mut Session,
