@@ -2,7 +2,8 @@
 //! (`CompiledPolicy::redact`, and `redact_request` on a whole OpenAI body), and a streamed
 //! answer per event (`SseRedactor::on_event` on OpenAI chunks of 20-byte deltas, the same
 //! events 16 at a time through `SseRedactor::on_burst` as the gateway feeds them, and
-//! `StreamRedactor::push` on the bare deltas). Goals: a 32 KB prompt in well under a
+//! `StreamRedactor::push` on the bare deltas), and the prompt-injection guardrail on the
+//! 32 KB prompt. Goals: a 32 KB prompt in well under a
 //! millisecond; a streamed event in a few microseconds.
 //!
 //! cargo bench --bench redact -- --warm-up-time 1 --measurement-time 3
@@ -10,8 +11,8 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use std::sync::Arc;
 use tollgate::redact::{
-    redact_request, CompiledPolicy, Counts, Direction, Placeholders, RedactionConfig, Redactor,
-    SseRedactor, StreamRedactor,
+    redact_request, CompiledPolicy, Counts, Direction, InjectionGuard, Placeholders,
+    RedactionConfig, Redactor, SseRedactor, StreamRedactor,
 };
 use tollgate::sse::SseEvent;
 use tollgate::translate::ApiFormat;
@@ -190,6 +191,34 @@ fn stream(c: &mut Criterion) {
     group.finish();
 }
 
+/// The prompt-injection guardrail on the same 32 KB prompt: normalising the text, then the
+/// phrase automaton. The guard reads every request's system, user and tool text.
+fn guard(c: &mut Criterion) {
+    let g = match InjectionGuard::new(&[]) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("bench guard: {e}");
+            std::process::exit(1);
+        }
+    };
+    let mut group = c.benchmark_group("guard_32kb");
+    // The same prose in Greek letters: not ASCII, so normalised character by character.
+    let greek: String = prompt(false)
+        .chars()
+        .map(|c| match c {
+            'a'..='z' => char::from_u32(u32::from(c) - u32::from('a') + 0x3B1).unwrap_or(c),
+            c => c,
+        })
+        .collect();
+    for (name, text) in [("ascii", prompt(true)), ("greek", greek)] {
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        group.bench_function(format!("check/{name}"), |b| {
+            b.iter(|| black_box(g.check(black_box(&text)).is_some()))
+        });
+    }
+    group.finish();
+}
+
 /// Reading one event for the redactor and usage tracking (`sse::view`): the redacting stream's
 /// largest share of user-space time. The shape is what OpenAI sends for a content delta.
 fn view(c: &mut Criterion) {
@@ -206,5 +235,5 @@ fn view(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, request, stream, view);
+criterion_group!(benches, request, guard, stream, view);
 criterion_main!(benches);

@@ -71,6 +71,24 @@ fn normalisation() {
     assert_eq!(normalise("d.o.n't e-mail"), "dont email");
     assert_eq!(normalise("a b c d ef"), "abcd ef");
     assert_eq!(normalise("3x4mpl3"), "example");
+    assert_eq!(normalise("a b ab c d"), "a b ab c d");
+    assert_eq!(normalise("x. .y"), "x y");
+    assert_eq!(normalise("a\u{0B}b\u{0C}c\rd"), "abcd");
+    assert_eq!(normalise("\u{0}\u{7F}~"), "");
+}
+
+#[test]
+fn normalisation_beyond_ascii() {
+    assert_eq!(normalise("ΚΑΛΗ Μέρα"), "καλη μέρα");
+    // 'İ' lower-cases to 'i' and a combining dot, which is not a letter.
+    assert_eq!(normalise("İgnore"), "ignore");
+    assert_eq!(
+        normalise("ig\u{200B}n\u{FEFF}ore  É\u{3000}x"),
+        "ignore é x"
+    );
+    // 'ũ' and 'é' share a slot of the memo: each keeps its own mapping.
+    assert_eq!(normalise("ŨŨ ÉÉ ũé Éũ"), "ũũ éé ũé éũ");
+    assert_eq!(normalise("中 文 字 r3v3@l"), "中文字 reveal");
 }
 
 #[test]
