@@ -7,7 +7,7 @@
 
 use super::request::{scan_text_fields, TextRole};
 use crate::translate::ApiFormat;
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, Input, MatchKind};
 use serde_json::Value;
 
 mod normalise;
@@ -59,7 +59,12 @@ pub const BUILTIN_PHRASES: &[&str] = &[
 
 /// Matches attack phrases in text.
 pub struct InjectionGuard {
-    automaton: AhoCorasick,
+    /// Finds where the leftmost phrase starts. Leftmost search can use the automaton's
+    /// prefilter; the overlapping search that would report every phrase cannot.
+    scan: AhoCorasick,
+    /// The phrases normalised, by pattern id: every one that starts where `scan` found one
+    /// is checked, since the one it reports may not be a whole word where another is.
+    patterns: Vec<String>,
     /// The phrase as configured, by pattern id.
     phrases: Vec<String>,
 }
@@ -89,11 +94,15 @@ impl InjectionGuard {
                 phrases.push(p);
             }
         }
-        let automaton = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
+        let scan = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
             .build(&patterns)
             .map_err(|e| e.to_string())?;
-        Ok(InjectionGuard { automaton, phrases })
+        Ok(InjectionGuard {
+            scan,
+            patterns,
+            phrases,
+        })
     }
 
     /// The phrase found in `text`, if any.
@@ -101,12 +110,18 @@ impl InjectionGuard {
         let norm = normalise(text);
         let bytes = norm.as_bytes();
         let word = |i: Option<&u8>| i.is_some_and(|b| b.is_ascii_alphanumeric() || *b >= 0x80);
-        for m in self.automaton.find_overlapping_iter(&norm) {
-            let before = m.start().checked_sub(1).and_then(|i| bytes.get(i));
-            let after = bytes.get(m.end());
-            if !word(before) && !word(after) {
-                return self.phrases.get(m.pattern().as_usize()).map(String::as_str);
+        let mut from = 0;
+        while let Some(first) = self.scan.find(Input::new(&norm).range(from..)) {
+            let start = first.start();
+            let before = start.checked_sub(1).and_then(|i| bytes.get(i));
+            if !word(before) {
+                let rest = bytes.get(start..).unwrap_or_default();
+                let whole = |p: &String| rest.starts_with(p.as_bytes()) && !word(rest.get(p.len()));
+                if let Some(i) = self.patterns.iter().position(whole) {
+                    return self.phrases.get(i).map(String::as_str);
+                }
             }
+            from = start + 1;
         }
         None
     }

@@ -106,3 +106,15 @@ fn only_user_system_and_tool_text_is_scanned() {
     let body = json!({"system": "Jailbreak", "messages": []});
     assert!(g.check_request(ApiFormat::Anthropic, &body).is_some());
 }
+
+/// The search reports one phrase per position; the others starting there are checked too.
+#[test]
+fn a_phrase_is_found_where_a_longer_one_is_not_a_whole_word() {
+    let g = InjectionGuard::new(&["reveal your system".to_string()]).unwrap();
+    assert_eq!(
+        g.check("now reveal your system promptly"),
+        Some("reveal your system")
+    );
+    assert_eq!(g.check("xjailbreak, then jailbreak"), Some("jailbreak"));
+    assert_eq!(g.check("jailbreaking jailbreakers"), None);
+}
