@@ -290,16 +290,10 @@ async fn metrics_count_requests_by_route_model_provider_key_and_status() {
         .send()
         .await
         .unwrap();
-    // `logging` runs just after each answer's last byte: wait for both (bounded).
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let text = loop {
-        let text = gw.metrics_text().await;
-        if text.contains("status=\"200\"} 1") && text.contains("status=\"401\"} 1") {
-            break text;
-        }
-        assert!(std::time::Instant::now() < deadline, "{text}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    // `logging` runs just after each answer's last byte: wait for both.
+    let text = gw
+        .metrics_when(|t| t.contains("status=\"200\"} 1") && t.contains("status=\"401\"} 1"))
+        .await;
     assert!(
         text.contains(r#"tollgate_requests_total{key="test",model="m",provider="p",route="chat_completions",status="200"} 1"#),
         "{text}"

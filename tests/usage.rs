@@ -296,7 +296,8 @@ async fn a_client_leaving_mid_stream_is_settled_once() {
         "billed for what was delivered, not the whole answer: {u}"
     );
     // Nothing settles it a second time, even after the upstream's stream would have ended.
-    let m = gw.metrics_text().await;
+    let counted = |m: &str| metric(m, "tollgate_requests_total", &[("key", "test")]) > 0.0;
+    let m = gw.metrics_when(counted).await;
     assert_eq!(
         metric(&m, "tollgate_requests_total", &[("key", "test")]),
         1.0
@@ -472,15 +473,9 @@ async fn with_accounting_off_nothing_is_asked_for_counted_or_settled() {
         "no usage asked for: {sent}"
     );
     // Wait for `logging` (the request is counted), then: nothing settled.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let m = loop {
-        let m = gw.metrics_text().await;
-        if metric(&m, "tollgate_requests_total", &[("key", "test")]) == 1.0 {
-            break m;
-        }
-        assert!(Instant::now() < deadline, "{m}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let m = gw
+        .metrics_when(|m| metric(m, "tollgate_requests_total", &[("key", "test")]) == 1.0)
+        .await;
     assert_eq!(metric(&m, "tollgate_tokens_total", &[]), 0.0);
     assert_eq!(
         usage_of(&gw, "key=test").await["requests"].as_u64(),

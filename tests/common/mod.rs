@@ -163,6 +163,21 @@ impl Gateway {
             .await
             .expect("text")
     }
+
+    /// The metrics page once `ready` holds for it, polled for at most 10 s. A request is
+    /// counted in `logging`, which runs just after the client has the answer's last byte (and
+    /// after the request's usage is settled), so a test that just read an answer waits here.
+    pub async fn metrics_when(&self, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let text = self.metrics_text().await;
+            if ready(&text) {
+                return text;
+            }
+            assert!(std::time::Instant::now() < deadline, "never ready: {text}");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
 }
 
 impl Drop for Gateway {
