@@ -2,9 +2,11 @@
 
 /// Hold back partial segments on a TCP socket (`on`) or send what is held (`off`), so a
 /// request head and body written separately leave as one segment. Best effort: a socket that
-/// is not TCP (or an invalid descriptor) just keeps its normal behaviour.
+/// is not TCP (or an invalid descriptor) just keeps its normal behaviour. Descriptor 0 is
+/// left alone too: Pingora reports 0 as the id of a stream that is no socket (a subrequest's,
+/// a test double's), and a real socket is never stdin in this server.
 fn cork(fd: i32, on: bool) {
-    if fd < 0 {
+    if fd <= 0 {
         return;
     }
     let value: libc::c_int = i32::from(on);
