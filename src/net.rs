@@ -4,7 +4,7 @@
 /// request head and body written separately leave as one segment. Best effort: a socket that
 /// is not TCP (or an invalid descriptor) just keeps its normal behaviour. Descriptor 0 is
 /// left alone too: Pingora reports 0 as the id of a stream that is no socket (a subrequest's,
-/// a test double's), and a real socket is never stdin in this server.
+/// a test double's); a real socket there (stdin closed at start) only loses the optimisation.
 fn cork(fd: i32, on: bool) {
     if fd <= 0 {
         return;
