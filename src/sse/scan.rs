@@ -23,14 +23,11 @@ pub fn openai(data: &str) -> Option<OpenAiChunk<'_>> {
     c.object(|c, key| match key {
         "choices" => {
             seen.once(0)?;
-            if !c.null() {
-                c.array(|c| {
-                    let pos = choices.len() as u64;
-                    choices.push(openai_choice(c, pos)?);
-                    Some(())
-                })?;
-            }
-            Some(())
+            c.array_or_null(|c| {
+                let pos = choices.len() as u64;
+                choices.push(openai_choice(c, pos)?);
+                Some(())
+            })
         }
         // The usage chunk (once per stream) is read by `serde_json`.
         "usage" => {
@@ -66,11 +63,8 @@ fn openai_choice<'a>(c: &mut Cursor<'a>, pos: u64) -> Option<OpenAiChoice<'a>> {
         }
         "delta" => {
             seen.once(2)?;
-            if c.null() {
-                return Some(());
-            }
             let mut seen = Seen::default();
-            c.object(|c, key| match key {
+            c.object_or_null(|c, key| match key {
                 "content" => {
                     seen.once(0)?;
                     content = c.text(None, false)?;
@@ -83,10 +77,7 @@ fn openai_choice<'a>(c: &mut Cursor<'a>, pos: u64) -> Option<OpenAiChoice<'a>> {
                 }
                 "tool_calls" => {
                     seen.once(2)?;
-                    if c.null() {
-                        return Some(());
-                    }
-                    c.array(|c| {
+                    c.array_or_null(|c| {
                         let tpos = tools.len() as u64;
                         tools.push(tool_call(c, tpos)?);
                         Some(())
@@ -122,11 +113,8 @@ fn tool_call<'a>(c: &mut Cursor<'a>, tpos: u64) -> Option<Option<TextAt<'a>>> {
         }
         "function" => {
             seen.once(1)?;
-            if c.null() {
-                return Some(());
-            }
             let mut seen = Seen::default();
-            c.object(|c, key| match key {
+            c.object_or_null(|c, key| match key {
                 "arguments" => {
                     seen.once(0)?;
                     arguments = Some(c.text_literal()?);
@@ -371,6 +359,25 @@ impl<'a> Cursor<'a> {
                 _ => return None,
             }
         }
+    }
+
+    /// `null`, or an object walked as `object` walks it.
+    fn object_or_null(
+        &mut self,
+        field: impl FnMut(&mut Self, &'a str) -> Option<()>,
+    ) -> Option<()> {
+        if self.null() {
+            return Some(());
+        }
+        self.object(field)
+    }
+
+    /// `null`, or an array walked as `array` walks it.
+    fn array_or_null(&mut self, item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        if self.null() {
+            return Some(());
+        }
+        self.array(item)
     }
 
     /// Skips one value of any type, `depth` deep.
