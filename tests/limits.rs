@@ -247,9 +247,26 @@ async fn spend_survives_a_restart_with_redis() {
     assert_eq!(team["period"], "total");
 }
 
+/// What one window of `drive` served: the requests (and their tokens) certainly admitted in
+/// it, and those that may have been.
+#[derive(Debug, Default, Clone, Copy)]
+struct Served {
+    requests: u64,
+    tokens: u64,
+    maybe_requests: u64,
+    maybe_tokens: u64,
+}
+
 /// Drive `rate` requests per second through `gateways` for `windows` windows of `window`,
-/// returning per window what was served: (requests, tokens).
-async fn drive(gateways: &[Gateway], rate: u32, window: Duration, windows: u32) -> Vec<(u64, u64)> {
+/// returning per window what was served.
+///
+/// The limit counts a request at its admission, which the test cannot see: it lies between
+/// the moment the request was handed to the client and the moment its answer came back. A
+/// request whose whole span lies in one window was certainly admitted in it; one whose span
+/// crosses a window's edge (a delayed client or gateway) is only possibly in each window it
+/// touches. So an exact limit shows as `requests` at most the limit and `requests +
+/// maybe_requests` at least nearly the limit, however loaded the machine is.
+async fn drive(gateways: &[Gateway], rate: u32, window: Duration, windows: u32) -> Vec<Served> {
     let client = reqwest::Client::new();
     let started = Instant::now();
     let total = rate as u64 * window.as_secs() * windows as u64;
@@ -264,21 +281,31 @@ async fn drive(gateways: &[Gateway], rate: u32, window: Duration, windows: u32) 
         tasks.push(tokio::spawn(async move {
             let body = json!({ "model": "m", "max_tokens": 4, "messages": [{ "role": "user", "content": "a short question" }] });
             let r = client.post(url).bearer_auth(KEY).json(&body).send().await.unwrap();
+            let done = started.elapsed();
             let status = r.status().as_u16();
             let body: Value = r.json().await.unwrap();
-            (sent, status, body)
+            (sent, done, status, body)
         }));
     }
-    let mut per_window = vec![(0u64, 0u64); windows as usize];
+    let mut per_window = vec![Served::default(); windows as usize];
+    let window_of = |t: Duration| (t.as_secs_f64() / window.as_secs_f64()) as usize;
     for t in tasks {
-        let (sent, status, body) = t.await.unwrap();
-        let w = (sent.as_secs_f64() / window.as_secs_f64()) as usize;
+        let (sent, done, status, body) = t.await.unwrap();
         match status {
-            200 if w < per_window.len() => {
-                per_window[w].0 += 1;
-                per_window[w].1 += body["usage"]["total_tokens"].as_u64().unwrap();
+            200 => {
+                let tokens = body["usage"]["total_tokens"].as_u64().unwrap();
+                let (first, last) = (window_of(sent), window_of(done));
+                for w in per_window.iter_mut().take(last + 1).skip(first) {
+                    if first == last {
+                        w.requests += 1;
+                        w.tokens += tokens;
+                    } else {
+                        w.maybe_requests += 1;
+                        w.maybe_tokens += tokens;
+                    }
+                }
             }
-            200 | 429 => {}
+            429 => {}
             s => panic!("unexpected {s}: {body}"),
         }
     }
@@ -297,8 +324,12 @@ async fn rpm_is_exact_across_two_instances_sharing_redis() {
     );
     let gateways = [Gateway::start(&conf).await, Gateway::start(&conf).await];
     let served = drive(&gateways, 150, Duration::from_secs(2), 3).await;
-    for (w, (requests, _)) in served.iter().enumerate() {
-        assert!((98..=102).contains(requests), "window {w}: {served:?}");
+    for (w, s) in served.iter().enumerate() {
+        assert!(s.requests <= 100, "window {w}: {served:?}");
+        assert!(
+            s.requests + s.maybe_requests >= 98,
+            "window {w}: {served:?}"
+        );
     }
 }
 
@@ -331,11 +362,10 @@ async fn tpm_is_exact_across_two_instances_sharing_redis() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let rate = (3 * 2000 / per_request / 2) as u32;
     let served = drive(&gateways, rate, Duration::from_secs(2), 3).await;
-    for (w, (_, tokens)) in served.iter().enumerate() {
-        assert!(
-            (1960..=2040).contains(tokens),
-            "window {w}: {served:?} ({per_request} tokens per request)"
-        );
+    for (w, s) in served.iter().enumerate() {
+        let context = format!("window {w}: {served:?} ({per_request} tokens per request)");
+        assert!(s.tokens <= 2040, "{context}");
+        assert!(s.tokens + s.maybe_tokens >= 1960, "{context}");
     }
 }
 
