@@ -32,6 +32,11 @@ impl Corked {
         cork(fd, true);
         Corked(fd)
     }
+
+    /// `new` on the socket of a Pingora stream (of either side); none: nothing is corked.
+    pub fn on(stream: Option<&pingora::protocols::Stream>) -> Self {
+        Corked::new(stream.map_or(-1, |s| s.id()))
+    }
 }
 
 impl Drop for Corked {

@@ -211,9 +211,8 @@ async fn attempt(
             .map_err(|e| GatewayError::Internal(format!("building the upstream request: {e}")))?;
         // Head and body leave as one segment: Pingora flushes each separately, which costs the
         // provider a second wake-up per request (measured in load-tests/RESULTS.md).
-        let fd = up.stream().map(|s| s.id()).unwrap_or(-1);
         let sent = timeout(first_byte, async {
-            let corked = crate::net::Corked::new(fd);
+            let corked = crate::net::Corked::on(up.stream());
             let written = async {
                 up.write_request_header(Box::new(header)).await?;
                 up.write_request_body(body.clone(), true).await?;

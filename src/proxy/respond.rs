@@ -62,8 +62,7 @@ pub async fn stream_head(
     session: &mut Session,
     resp: ResponseHeader,
 ) -> pingora::Result<crate::net::Corked> {
-    let fd = session.stream().map_or(-1, |s| s.id());
-    let corked = crate::net::Corked::new(fd);
+    let corked = crate::net::Corked::on(session.stream());
     head(session, resp).await?;
     Ok(corked)
 }
