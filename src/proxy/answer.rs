@@ -10,7 +10,7 @@
 //! clients report as an error.
 
 use super::admission::ParsedRequest;
-use super::body::{collect, BodyMode, Tap, Translation};
+use super::body::{collect, BodyMode, Burst, Tap, Translation};
 use super::context::RequestCtx;
 use super::exchange::{Answer, POOL_IDLE};
 use super::respond;
@@ -518,14 +518,6 @@ async fn read_all(answer: &mut Answer, max: usize, truncate: bool) -> Result<Byt
             }
         }
     }
-}
-
-/// What one client write carries: every chunk the provider had already delivered.
-pub(super) struct Burst {
-    pub(super) data: Option<Bytes>,
-    pub(super) end: bool,
-    /// The answer broke after `data`.
-    pub(super) error: Option<String>,
 }
 
 /// Wait (up to the idle timeout) for the next chunk, then take every chunk already ready.

@@ -4,13 +4,21 @@
 //! redacted: each event through the key's response policy and placeholder restoring, where
 //! events needing no change keep their exact bytes.
 
-use super::answer::Burst;
 use crate::error::GatewayError;
 use crate::redact::{Counts, Outcome, SseRedactor, Stop};
 use crate::sse::{self, EventSplitter, SseDecoder, SseEvent};
 use crate::translate::StreamTranslator;
 use crate::usage::StreamUsage;
 use bytes::{Bytes, BytesMut};
+
+/// What one client write carries: every chunk the provider had already delivered.
+pub struct Burst {
+    pub data: Option<Bytes>,
+    /// The provider's body ended with `data`.
+    pub end: bool,
+    /// The answer broke after `data`.
+    pub error: Option<String>,
+}
 
 /// How the pump treats the body on its way to the client.
 pub enum BodyMode {
@@ -129,9 +137,10 @@ impl Tap {
                 if burst.end {
                     self.decoder.finish(&mut self.events).map_err(malformed)?;
                 }
-                for ev in self.events.drain(..) {
-                    t.on_event(&ev);
+                for ev in &self.events {
+                    t.on_event(ev);
                 }
+                self.decoder.recycle(&mut self.events);
             }
             return Ok(burst.data.clone());
         };
@@ -200,69 +209,76 @@ impl Tap {
                 None
             }
         };
-        let (mut out, mut changed) = (BytesMut::new(), false);
+        // The client's bytes are `complete` itself while every event goes out as it came;
+        // from the first that does not, they are rebuilt in `out`: `complete` up to `copied`,
+        // then each changed event's new form. `kept`: the end of the events that go out.
+        let mut out: Option<Vec<u8>> = None;
+        let (mut copied, mut kept) = (0, 0);
         for (raw, events) in spans {
             // After a block, only the events before it go out.
             let Some(these) = outcomes.get(events.clone()) else {
                 break;
             };
+            kept = raw.end;
+            if these.iter().all(|o| *o == Outcome::Unchanged) {
+                continue;
+            }
+            let o = out.get_or_insert_with(|| Vec::with_capacity(complete.len()));
+            o.extend_from_slice(complete.get(copied..raw.start).unwrap_or_default());
+            copied = raw.end;
             if these.contains(&Outcome::Hidden) {
-                changed = true;
-            } else if these.iter().all(|o| *o == Outcome::Unchanged) {
-                out.extend_from_slice(complete.get(raw).unwrap_or_default());
-            } else {
-                changed = true;
-                let mut wire = Vec::new();
-                for (ev, outcome) in self
-                    .events
-                    .get(events)
-                    .unwrap_or_default()
-                    .iter()
-                    .zip(these)
-                {
-                    match outcome {
-                        Outcome::Unchanged => sse::encode(ev, &mut wire),
-                        Outcome::Replaced(r) => {
-                            for ev in self.rewritten.get(r.clone()).unwrap_or_default() {
-                                sse::encode(ev, &mut wire);
-                            }
+                continue;
+            }
+            let evs = self.events.get(events).unwrap_or_default();
+            for (ev, outcome) in evs.iter().zip(these) {
+                match outcome {
+                    Outcome::Unchanged => sse::encode(ev, o),
+                    Outcome::Replaced(r) => {
+                        for ev in self.rewritten.get(r.clone()).unwrap_or_default() {
+                            sse::encode(ev, o);
                         }
-                        Outcome::Hidden => {}
                     }
+                    Outcome::Hidden => {}
                 }
-                out.extend_from_slice(&wire);
             }
         }
-        self.events.clear();
+        self.decoder.recycle(&mut self.events);
         self.rewritten.clear();
         self.outcomes = outcomes;
+        let unchanged = complete.get(copied..kept).unwrap_or_default();
         if let Some(e) = redacted.map(stopped).or(fault) {
-            self.leftover = (!out.is_empty()).then(|| out.freeze());
+            self.leftover = joined(out, unchanged);
             return Err(e);
         }
         // Its allocation is kept for the next burst.
         self.ends = ends;
         self.ends.clear();
+        let mut held = Vec::new();
         if burst.end {
             if let Some(r) = self.redactor.as_mut() {
-                let mut held = Vec::new();
                 if let Err(b) = r.finish(&mut held) {
-                    self.leftover = (!out.is_empty()).then(|| out.freeze());
+                    self.leftover = joined(out, unchanged);
                     return Err(blocked(b));
-                }
-                for ev in &held {
-                    let mut wire = Vec::new();
-                    sse::encode(ev, &mut wire);
-                    out.extend_from_slice(&wire);
-                    changed = true;
                 }
             }
         }
-        if !changed {
-            return Ok((!complete.is_empty()).then_some(complete));
+        if out.is_none() && held.is_empty() {
+            return Ok((kept > 0).then(|| complete.slice(..kept)));
         }
-        Ok((!out.is_empty()).then(|| out.freeze()))
+        let mut o = out.unwrap_or_default();
+        o.extend_from_slice(unchanged);
+        for ev in &held {
+            sse::encode(ev, &mut o);
+        }
+        Ok((!o.is_empty()).then(|| Bytes::from(o)))
     }
+}
+
+/// `out` (if any) followed by `rest`; `None` when both are empty.
+fn joined(out: Option<Vec<u8>>, rest: &[u8]) -> Option<Bytes> {
+    let mut o = out.unwrap_or_default();
+    o.extend_from_slice(rest);
+    (!o.is_empty()).then(|| Bytes::from(o))
 }
 
 /// What a translated stream keeps between bursts.
@@ -376,3 +392,7 @@ impl Translation {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "body_tests.rs"]
+mod tests;

@@ -9,7 +9,7 @@
 pub mod admission;
 mod answer;
 mod audit_record;
-mod body;
+pub mod body;
 mod cached;
 mod context;
 mod exchange;

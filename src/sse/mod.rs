@@ -62,7 +62,15 @@ pub struct SseDecoder {
     has_data: bool,
     size: usize,
     max: usize,
+    /// Emptied data strings of events the caller is done with (`recycle`), reused for the
+    /// next events so a stream's steady state allocates nothing per event.
+    spare: Vec<String>,
 }
+
+/// How many emptied strings a decoder keeps, and the largest it keeps: an open stream holds
+/// at most these few kilobytes, never a huge event's buffer.
+const SPARE_STRINGS: usize = 16;
+const SPARE_CAPACITY: usize = 1024;
 
 impl Default for SseDecoder {
     fn default() -> Self {
@@ -80,6 +88,19 @@ impl SseDecoder {
             has_data: false,
             size: 0,
             max: max_event_bytes,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Take back the events the caller is done with (emptying `events`): their data strings
+    /// are reused for the next events (a few, of small capacity; the rest are freed).
+    pub fn recycle(&mut self, events: &mut Vec<SseEvent>) {
+        for ev in events.drain(..) {
+            let mut data = ev.data;
+            if self.spare.len() < SPARE_STRINGS && data.capacity() <= SPARE_CAPACITY {
+                data.clear();
+                self.spare.push(data);
+            }
         }
     }
 
@@ -177,9 +198,10 @@ impl SseDecoder {
 
     fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
         if self.has_data {
+            let next = self.spare.pop().unwrap_or_default();
             out.push(SseEvent {
                 event: self.event.take(),
-                data: std::mem::take(&mut self.data),
+                data: std::mem::replace(&mut self.data, next),
             });
         }
         self.event = None;
@@ -334,6 +356,36 @@ mod tests {
                 assert_eq!(got, expected(), "split at {i}, {j}");
             }
         }
+    }
+
+    #[test]
+    fn recycled_strings_are_reused_and_large_ones_freed() {
+        let mut d = SseDecoder::default();
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            d.feed(STREAM, &mut out).unwrap();
+            assert_eq!(out, expected(), "recycled strings carry nothing over");
+            d.recycle(&mut out);
+            assert!(out.is_empty());
+        }
+        // Steady state: the next events' data live in the strings handed back (and in the
+        // buffer the decoder is filling).
+        let mut reused: Vec<*const u8> = d.spare.iter().map(|s| s.as_ptr()).collect();
+        reused.push(d.data.as_ptr());
+        d.feed(STREAM, &mut out).unwrap();
+        assert!(out.iter().all(|ev| reused.contains(&ev.data.as_ptr())));
+        d.recycle(&mut out);
+
+        let big = format!("data: {}\n\n", "x".repeat(SPARE_CAPACITY + 1));
+        let before = d.spare.len();
+        d.feed(big.as_bytes(), &mut out).unwrap();
+        d.recycle(&mut out);
+        assert_eq!(
+            d.spare.len(),
+            before - 1,
+            "a large event's buffer is not kept"
+        );
+        assert!(d.spare.iter().all(|s| s.capacity() <= SPARE_CAPACITY));
     }
 
     #[test]
