@@ -8,11 +8,13 @@
 //!
 //! cargo bench --bench redact -- --warm-up-time 1 --measurement-time 3
 
+mod common;
+
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use std::sync::Arc;
 use tollgate::redact::{
-    redact_request, CompiledPolicy, Counts, Direction, InjectionGuard, Placeholders,
-    RedactionConfig, Redactor, SseRedactor, StreamRedactor,
+    redact_request, CompiledPolicy, Counts, Direction, InjectionGuard, Placeholders, SseRedactor,
+    StreamRedactor,
 };
 use tollgate::sse::SseEvent;
 use tollgate::translate::ApiFormat;
@@ -35,20 +37,7 @@ every event passes through the decoder before it reaches the client. Prices chan
 times a year (see section 4.2, revision 2024-05), so the table is dated and can be overridden. ";
 
 fn policy() -> Arc<CompiledPolicy> {
-    let cfg: RedactionConfig = match serde_yaml::from_str(CONFIG) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("bench config: {e}");
-            std::process::exit(1);
-        }
-    };
-    match Redactor::compile(&cfg).map(|r| r.policy("default").cloned()) {
-        Ok(Some(p)) => p,
-        _ => {
-            eprintln!("bench config does not compile");
-            std::process::exit(1);
-        }
-    }
+    common::default_policy(CONFIG)
 }
 
 /// About 32 KB of prose; with `matches`, three emails, a phone number and a card in it.

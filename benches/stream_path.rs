@@ -8,12 +8,14 @@
 //!
 //! cargo bench --bench stream_path -- --warm-up-time 1 --measurement-time 3
 
+mod common;
+
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use std::sync::Arc;
 use tollgate::mock_provider::answers::{chat_stream_events, parse_chat};
 use tollgate::proxy::body::{Burst, Tap};
-use tollgate::redact::{CompiledPolicy, Placeholders, RedactionConfig, Redactor, SseRedactor};
+use tollgate::redact::{CompiledPolicy, Placeholders, SseRedactor};
 use tollgate::translate::ApiFormat;
 use tollgate::usage::StreamUsage;
 
@@ -29,20 +31,7 @@ policies:
 const EVENTS_PER_BURST: usize = 13;
 
 fn policy() -> Arc<CompiledPolicy> {
-    let cfg: RedactionConfig = match serde_yaml::from_str(CONFIG) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("bench config: {e}");
-            std::process::exit(1);
-        }
-    };
-    match Redactor::compile(&cfg).map(|r| r.policy("default").cloned()) {
-        Ok(Some(p)) => p,
-        _ => {
-            eprintln!("bench config does not compile");
-            std::process::exit(1);
-        }
-    }
+    common::default_policy(CONFIG)
 }
 
 /// The mock's answer to the load test's stream request, with the usage chunk the gateway asks
