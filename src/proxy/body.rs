@@ -247,7 +247,7 @@ impl Tap {
         self.outcomes = outcomes;
         let unchanged = complete.get(copied..kept).unwrap_or_default();
         if let Some(e) = redacted.map(stopped).or(fault) {
-            self.leftover = joined(out, unchanged);
+            self.leftover = joined(out, unchanged, &[]);
             return Err(e);
         }
         // Its allocation is kept for the next burst.
@@ -257,7 +257,7 @@ impl Tap {
         if burst.end {
             if let Some(r) = self.redactor.as_mut() {
                 if let Err(b) = r.finish(&mut held) {
-                    self.leftover = joined(out, unchanged);
+                    self.leftover = joined(out, unchanged, &[]);
                     return Err(blocked(b));
                 }
             }
@@ -265,19 +265,17 @@ impl Tap {
         if out.is_none() && held.is_empty() {
             return Ok((kept > 0).then(|| complete.slice(..kept)));
         }
-        let mut o = out.unwrap_or_default();
-        o.extend_from_slice(unchanged);
-        for ev in &held {
-            sse::encode(ev, &mut o);
-        }
-        Ok((!o.is_empty()).then(|| Bytes::from(o)))
+        Ok(joined(out, unchanged, &held))
     }
 }
 
-/// `out` (if any) followed by `rest`; `None` when both are empty.
-fn joined(out: Option<Vec<u8>>, rest: &[u8]) -> Option<Bytes> {
+/// `out` (if any), then `rest`, then `events` encoded; `None` when that is nothing.
+fn joined(out: Option<Vec<u8>>, rest: &[u8], events: &[SseEvent]) -> Option<Bytes> {
     let mut o = out.unwrap_or_default();
     o.extend_from_slice(rest);
+    for ev in events {
+        sse::encode(ev, &mut o);
+    }
     (!o.is_empty()).then(|| Bytes::from(o))
 }
 

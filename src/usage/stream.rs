@@ -326,8 +326,8 @@ impl StreamUsage {
         if data == "[DONE]" {
             return false;
         }
-        // The one-pass reader a redacted stream uses (`view::openai`), about five times
-        // cheaper than serde on a provider's plain chunks; what it rejects, serde reads here.
+        // The one-pass reader a redacted stream uses (`view::openai`), cheaper than serde on
+        // a provider's plain chunks; what it rejects, serde reads here.
         if let Ok(chunk) = view::openai(data) {
             return self.on_openai_view(Some(&chunk));
         }
