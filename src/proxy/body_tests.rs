@@ -112,3 +112,19 @@ fn after_a_block_only_the_events_before_it_are_left_for_the_client() {
     let left = tap.leftover.take().unwrap();
     assert_eq!(&left[..], a.as_bytes());
 }
+
+#[test]
+fn a_block_found_when_the_stream_ends_leaves_what_came_before() {
+    // The key is the burst's last word: held back as it might grow, it is only judged when
+    // the stream ends (`SseRedactor::finish`), after the event carrying it was rewritten.
+    let before = format!("data:{ROLE}\r\n\r\n");
+    let mut tap = Tap::new(false, Some(redactor("block")));
+    let out = tap.burst(&burst(&before, false), None).unwrap();
+    assert_eq!(&out.unwrap()[..], before.as_bytes());
+    let last = format!("data: {}\n\n", delta("the key AKIAIOSFODNN7EXAMPLE"));
+    let e = tap.burst(&burst(&last, true), None).unwrap_err();
+    assert_eq!(e.status(), 403, "{e}");
+    let left = String::from_utf8(tap.leftover.take().unwrap().to_vec()).unwrap();
+    assert!(left.contains("the key"), "{left}");
+    assert!(!left.contains("AKIA"), "{left}");
+}
