@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Load test, side by side in one run: the mock upstream directly, through nginx (proxy_pass,
-# the bare-proxy baseline) and through Tollgate with every feature on (auth, limits and
-# budgets on the key and its team, redaction both ways, the prompt-injection guardrail, usage
-# and cost, metrics, the audit log), each proxy with the same worker threads.
+# the bare-proxy baseline), through Pingora's stock proxy (load-tests/bare_pingora.rs, the
+# framework baseline) and through Tollgate with every feature on (auth, limits and budgets on
+# the key and its team, redaction both ways, the prompt-injection guardrail, usage and cost,
+# metrics, the audit log), each proxy with the same worker threads.
 #
 # Scenarios: a small non-streamed prompt; a streamed answer of 100 events; a 32 KB prompt
 # with entities to redact; then a fixed rate (RATE requests/s with oha) for the latency a
@@ -20,7 +21,7 @@ cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-20s}
 CONNECTIONS=${CONNECTIONS:-50}
-THREADS=${THREADS:-2}          # worker threads of nginx and Tollgate alike
+THREADS=${THREADS:-2}          # worker threads of nginx, bare Pingora and Tollgate alike
 WRK_THREADS=${WRK_THREADS:-2}
 RATE=${RATE:-1000}
 RATE_DURATION=${RATE_DURATION:-20s}
@@ -29,7 +30,7 @@ mkdir -p "$OUT"
 
 scripts/setup.sh nginx wrk
 command -v oha >/dev/null 2>&1 || cargo install oha --locked
-cargo build --release --quiet
+cargo build --release --quiet --bin tollgate --example bare_pingora
 BIN=target/release/tollgate
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -39,7 +40,7 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-MOCK_PORT=$(free_port); NGINX_PORT=$(free_port); TG_PORT=$(free_port); TG_ADMIN=$(free_port); TG_METRICS=$(free_port)
+MOCK_PORT=$(free_port); NGINX_PORT=$(free_port); BARE_PORT=$(free_port); TG_PORT=$(free_port); TG_ADMIN=$(free_port); TG_METRICS=$(free_port)
 
 # The upstream: Tollgate's mock provider alone, 100 content events per streamed answer.
 $BIN mock --listen 127.0.0.1:$MOCK_PORT --threads $THREADS --chunks 100 > "$OUT/mock.log" 2>&1 &
@@ -71,6 +72,11 @@ http {
 NGINX
 nginx -c "$PWD/$OUT/nginx.conf" -g 'daemon off;' > "$OUT/nginx.log" 2>&1 &
 NGINX_PID=$!; PIDS+=($NGINX_PID)
+
+# Pingora's stock proxy in front of the same upstream: what the framework costs without Tollgate.
+target/release/examples/bare_pingora --listen 127.0.0.1:$BARE_PORT --upstream 127.0.0.1:$MOCK_PORT \
+  --threads $THREADS > "$OUT/bare_pingora.log" 2>&1 &
+BARE_PID=$!; PIDS+=($BARE_PID)
 
 rm -f "$OUT/audit.jsonl"
 cat > "$OUT/tollgate.yaml" <<YAML
@@ -111,7 +117,7 @@ YAML
 $BIN -c "$OUT/tollgate.yaml" > "$OUT/tollgate.log" 2>&1 &
 TG_PID=$!; PIDS+=($TG_PID)
 
-wait_port $MOCK_PORT; wait_port $NGINX_PORT; wait_port $TG_PORT
+wait_port $MOCK_PORT; wait_port $NGINX_PORT; wait_port $BARE_PORT; wait_port $TG_PORT
 
 # Request bodies: a short prompt, the same streamed, and 32 KB of text with entities.
 SMALL='{"model":"mock-1","stream":false,"messages":[{"role":"user","content":"Say hello to the load test"}]}'
@@ -143,12 +149,13 @@ LUA
 }
 lua small "$SMALL"; lua stream "$STREAM"; lua big "$BIG"
 
-pid_of() { case $1 in direct) echo $MOCK_PID ;; nginx) echo $NGINX_PID ;; tollgate) echo $TG_PID ;; esac; }
-port_of() { case $1 in direct) echo $MOCK_PORT ;; nginx) echo $NGINX_PORT ;; tollgate) echo $TG_PORT ;; esac; }
+pid_of() { case $1 in direct) echo $MOCK_PID ;; nginx) echo $NGINX_PID ;; pingora) echo $BARE_PID ;; tollgate) echo $TG_PID ;; esac; }
+port_of() { case $1 in direct) echo $MOCK_PORT ;; nginx) echo $NGINX_PORT ;; pingora) echo $BARE_PORT ;; tollgate) echo $TG_PORT ;; esac; }
+TARGETS="direct nginx pingora tollgate"
 
 declare -A RESULT
 for scenario in small stream big; do
-  for target in direct nginx tollgate; do
+  for target in $TARGETS; do
     echo "== $scenario via $target" >&2
     pid=$(pid_of $target); before=$(ticks $pid)
     line=$(wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION -s "$OUT/$scenario.lua" "http://127.0.0.1:$(port_of $target)/v1/chat/completions" \
@@ -161,7 +168,7 @@ for scenario in small stream big; do
 done
 
 # A fixed rate, below saturation: the latency each hop adds when nothing queues.
-for target in direct nginx tollgate; do
+for target in $TARGETS; do
   echo "== $RATE requests/s via $target" >&2
   oha -z $RATE_DURATION -q $RATE -c $CONNECTIONS --no-tui --output-format json -m POST \
     -H 'Content-Type: application/json' -H 'Authorization: Bearer tg-load-key' \
@@ -179,8 +186,9 @@ DROPPED=$(curl -s "http://127.0.0.1:$TG_METRICS/metrics" | awk '/^tollgate_audit
 row() { # scenario target
   read -r rps p50 p99 p999 errs non2xx cpu rss <<< "${RESULT[$1-$2]}"
   read -r nrps _ _ _ _ _ _ _ <<< "${RESULT[$1-nginx]}"
+  read -r brps _ _ _ _ _ _ _ <<< "${RESULT[$1-pingora]}"
   read -r _ dp50 dp99 _ _ _ _ _ <<< "${RESULT[$1-direct]}"
-  python3 -c "print(f'| $1 | $2 | $rps | {$rps/$nrps:.2f}x | $p50 | $p99 | $p999 | {$p50-$dp50:+.3f} | {$p99-$dp99:+.3f} | $cpu | $rss | $errs | $non2xx |')"
+  python3 -c "print(f'| $1 | $2 | $rps | {$rps/$nrps:.2f}x | {$rps/$brps:.2f}x | $p50 | $p99 | $p999 | {$p50-$dp50:+.3f} | {$p99-$dp99:+.3f} | $cpu | $rss | $errs | $non2xx |')"
 }
 rate_row() { # target
   read -r rps p50 p99 p999 non200 errs <<< "${RESULT[rate-$1]}"
@@ -193,19 +201,20 @@ rate_row() { # target
   echo
   echo "- Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
   echo "- Load: \`wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION\`, POST /v1/chat/completions. small: a short prompt, whole answer; stream: the same streamed, 100 content events (103 SSE events); big: a 32 KB prompt with an email, a phone and a card number per paragraph, whole answer."
-  echo "- Worker threads: nginx $THREADS, Tollgate $THREADS, mock upstream $THREADS; wrk, the proxy and the mock share the machine."
+  echo "- Worker threads: nginx $THREADS, bare Pingora $THREADS, Tollgate $THREADS, mock upstream $THREADS; wrk, the proxy and the mock share the machine."
+  echo "- pingora: Pingora 0.9's stock proxy (\`load-tests/bare_pingora.rs\`: default server settings, the same allocator as Tollgate), forwarding every request unchanged."
   echo "- Tollgate has every feature on: virtual key, rpm/tpm/concurrency limits and a budget on the key and its team (memory backend), redaction of requests and answers, the prompt-injection guardrail, usage and cost, metrics, the audit log ($AUDIT_LINES records written, $DROPPED dropped)."
-  echo "- Latency in ms. ratio: requests/s against nginx. +p50/+p99: added over direct. CPU: µs of CPU per request (the proxy's process; direct: the upstream's). RSS: peak MiB."
+  echo "- Latency in ms. ratio: requests/s against nginx; vs pingora: against bare Pingora. +p50/+p99: added over direct. CPU: µs of CPU per request (the proxy's process; direct: the upstream's). RSS: peak MiB."
   echo
-  echo "| scenario | via | requests/s | ratio | p50 | p99 | p99.9 | +p50 | +p99 | CPU µs/req | RSS MiB | socket errors | non-2xx |"
-  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-  for scenario in small stream big; do for target in direct nginx tollgate; do row $scenario $target; done; done
+  echo "| scenario | via | requests/s | ratio | vs pingora | p50 | p99 | p99.9 | +p50 | +p99 | CPU µs/req | RSS MiB | socket errors | non-2xx |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  for scenario in small stream big; do for target in $TARGETS; do row $scenario $target; done; done
   echo
   echo "At a fixed $RATE requests/s (\`oha -q $RATE -c $CONNECTIONS -z $RATE_DURATION\`, small prompt):"
   echo
   echo "| via | requests/s | p50 | p99 | p99.9 | +p50 | +p99 | non-200 | errors |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-  for target in direct nginx tollgate; do rate_row $target; done
+  for target in $TARGETS; do rate_row $target; done
 } > "$OUT/table.md"
 
 cat "$OUT/table.md"

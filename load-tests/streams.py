@@ -9,6 +9,10 @@ all its events. Reports the gateway's peak resident memory (VmHWM) and per-strea
 
     python3 load-tests/streams.py                 # 10,000 streams, 10 events each
     STREAMS=2000 EVENTS=5 python3 load-tests/streams.py
+    VIA=pingora python3 load-tests/streams.py     # the same through Pingora's stock proxy
+
+VIA=pingora measures the framework's own floor: `load-tests/bare_pingora.rs`, which forwards
+each request unchanged, in place of Tollgate.
 
 Each stream holds two sockets in the gateway (the client's and the upstream's), so the
 gateway needs 2 x STREAMS file descriptors: the script raises its soft limit to the hard one
@@ -27,6 +31,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "tollgate")
+BARE = os.path.join(ROOT, "target", "release", "examples", "bare_pingora")
+VIA = os.environ.get("VIA", "tollgate")  # tollgate | pingora
 STREAMS = int(os.environ.get("STREAMS", "10000"))
 EVENTS = int(os.environ.get("EVENTS", "10"))
 RAMP = int(os.environ.get("RAMP", "2000"))  # new streams per second
@@ -137,8 +143,11 @@ def main():
             file=sys.stderr,
         )
         streams = fit
-    if not os.path.exists(BIN):
-        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    if VIA not in ("tollgate", "pingora"):
+        sys.exit(f"VIA={VIA}: expected tollgate or pingora")
+    if not os.path.exists(BIN) or not os.path.exists(BARE):
+        subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "tollgate",
+                        "--example", "bare_pingora"], cwd=ROOT, check=True)
     out = tempfile.mkdtemp(prefix="tollgate-streams-")
     mock_port, api, admin, metrics = free_port(), free_port(), free_port(), free_port()
     mock = subprocess.Popen(
@@ -165,7 +174,12 @@ models:
 keys:
   - {{ name: streams, key: tg-streams }}
 """)
-    gateway = subprocess.Popen([BIN, "-c", conf], stdout=subprocess.DEVNULL,
+    if VIA == "pingora":
+        command = [BARE, "--listen", f"127.0.0.1:{api}", "--upstream", f"127.0.0.1:{mock_port}",
+                   "--threads", "2"]
+    else:
+        command = [BIN, "-c", conf]
+    gateway = subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                stderr=open(os.path.join(out, "gateway.log"), "w"))
     try:
         wait_port(mock_port)
@@ -179,7 +193,7 @@ keys:
     per_stream = (hwm - idle) * 1024 / max(r["peak_open"], 1)
     print(f"streams: {streams} opened, {r['peak_open']} open at once, {r['complete']} complete, "
           f"{r['incomplete']} incomplete, {r['connect_errors']} connect errors, {r['seconds']:.1f} s")
-    print(f"gateway memory: {idle:.0f} MiB idle, peak {hwm:.0f} MiB (VmHWM); "
+    print(f"{VIA} memory: {idle:.0f} MiB idle, peak {hwm:.0f} MiB (VmHWM); "
           f"about {per_stream:.1f} KiB per open stream")
     for e in r["errors"]:
         print("  error:", e)
