@@ -18,6 +18,7 @@ use super::counts::Counts;
 use super::placeholders::Placeholders;
 use super::policy::{Blocked, CompiledPolicy, Direction};
 use super::stream::{PlaceholderRestorer, StreamRedactor};
+use crate::sse::template::OpenAiTemplate;
 use crate::sse::view::{self, OpenAiChoice, Splice};
 use crate::sse::SseEvent;
 use crate::translate::ApiFormat;
@@ -75,6 +76,9 @@ pub struct SseRedactor {
     counts: Counts,
     /// OpenAI: top-level fields of the first chunk (id, created, model...), for extra chunks.
     template: Option<Map<String, Value>>,
+    /// OpenAI: the stream's chunk template (`sse::template`), which spares most chunks a
+    /// full reading.
+    chunks: OpenAiTemplate,
     scratch: String,
     /// `on_burst`'s buffers, kept between bursts: released text, and each text's part of it.
     released: String,
@@ -101,6 +105,7 @@ impl SseRedactor {
             channels: Vec::new(),
             counts: Counts::default(),
             template: None,
+            chunks: OpenAiTemplate::default(),
             scratch: String::new(),
             released: String::new(),
             parts: Vec::new(),

@@ -9,6 +9,9 @@
 //! upstream cannot make the gateway buffer without bound.
 
 mod scan;
+pub mod template;
+#[cfg(test)]
+mod test_support;
 pub mod view;
 
 use std::fmt;

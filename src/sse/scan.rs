@@ -11,13 +11,26 @@
 
 use super::view::{AnthropicEvent, OpenAiChoice, OpenAiChunk, TextAt};
 use std::borrow::Cow;
+use std::ops::Range;
 
 /// Deeper values (in fields nobody reads) are left to `serde_json`.
 const MAX_DEPTH: usize = 16;
 
 /// An OpenAI chunk, if it is of the plain subset.
 pub fn openai(data: &str) -> Option<OpenAiChunk<'_>> {
+    openai_at(&mut Cursor::new(data))
+}
+
+/// As `openai`, with where each string value of the chunk lies (keys are not values), in
+/// order: the holes of an event template (`template.rs`).
+pub(super) fn openai_recorded(data: &str) -> Option<(OpenAiChunk<'_>, Vec<Range<usize>>)> {
     let mut c = Cursor::new(data);
+    c.holes = Some(Vec::new());
+    let chunk = openai_at(&mut c)?;
+    Some((chunk, c.holes.unwrap_or_default()))
+}
+
+fn openai_at<'a>(c: &mut Cursor<'a>) -> Option<OpenAiChunk<'a>> {
     let mut choices = Vec::new();
     let mut seen = Seen::default();
     c.object(|c, key| match key {
@@ -282,16 +295,55 @@ impl Seen {
     }
 }
 
+/// The string token starting exactly at `at` in `data`, as the reading accepts strings:
+/// where it ends (after the closing quote) and whether it holds escapes.
+pub(super) fn string_at(data: &str, at: usize) -> Option<(usize, bool)> {
+    if data.as_bytes().get(at) != Some(&b'"') {
+        return None;
+    }
+    let mut c = Cursor::new(data);
+    c.at = at;
+    let (_, escaped) = c.string()?;
+    Some((c.at, escaped))
+}
+
+/// The text of a string token the reading accepted (`string_at`), quotes off.
+pub(super) fn decode(literal: &str, escaped: bool) -> Option<Cow<'_, str>> {
+    if escaped {
+        // A checked literal with no surrogates: `serde_json` decodes it.
+        Some(Cow::Owned(serde_json::from_str::<String>(literal).ok()?))
+    } else {
+        Some(Cow::Borrowed(literal.get(1..literal.len() - 1)?))
+    }
+}
+
 /// A position in an event's data. Every reader returns `None` for what is not of the plain
 /// subset, leaving the position anywhere; the caller then gives up on the whole event.
 struct Cursor<'a> {
     s: &'a str,
     at: usize,
+    /// When recording: where each string value read so far lies.
+    holes: Option<Vec<Range<usize>>>,
 }
 
 impl<'a> Cursor<'a> {
     fn new(s: &'a str) -> Self {
-        Cursor { s, at: 0 }
+        Cursor {
+            s,
+            at: 0,
+            holes: None,
+        }
+    }
+
+    /// The string value at the cursor, recorded as a hole when recording.
+    fn value_string(&mut self) -> Option<(&'a str, bool)> {
+        self.peek()?;
+        let start = self.at;
+        let read = self.string()?;
+        if let Some(holes) = &mut self.holes {
+            holes.push(start..self.at);
+        }
+        Some(read)
     }
 
     fn bytes(&self) -> &'a [u8] {
@@ -386,7 +438,7 @@ impl<'a> Cursor<'a> {
             return None;
         }
         match self.peek()? {
-            b'"' => self.string().map(drop),
+            b'"' => self.value_string().map(drop),
             b'{' => self.object(|c, _| c.skip(depth + 1)),
             b'[' => self.array(|c| c.skip(depth + 1)),
             b't' => self.word("true"),
@@ -502,14 +554,8 @@ impl<'a> Cursor<'a> {
             self.skip(MAX_DEPTH)?;
             return Some(None);
         }
-        let (literal, escaped) = self.string()?;
-        let text = if escaped {
-            // A checked literal with no surrogates: `serde_json` decodes it.
-            Cow::Owned(serde_json::from_str::<String>(literal).ok()?)
-        } else {
-            Cow::Borrowed(literal.get(1..literal.len() - 1)?)
-        };
-        Some(Some((literal, text)))
+        let (literal, escaped) = self.value_string()?;
+        Some(Some((literal, decode(literal, escaped)?)))
     }
 
     /// As `text_literal`, as an OpenAI text field.

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::extract::{AnthropicCounts, GeminiCounts, OpenAiCounts};
 use super::tokenizer::{bytes_estimate, Encoding};
 use super::Usage;
+use crate::sse::template::OpenAiTemplate;
 use crate::sse::view::{self, AnthropicEvent, Reading};
 use crate::sse::SseEvent;
 use crate::translate::ApiFormat;
@@ -55,6 +56,8 @@ pub struct StreamUsage {
     overflow_bytes: u64,
     counted: Counted,
     tokenized_bytes: u64,
+    /// OpenAI: the stream's chunk template, which spares most chunks a full reading.
+    chunks: OpenAiTemplate,
 }
 
 // --- OpenAI chat.completion.chunk: only the fields read here.
@@ -172,6 +175,7 @@ impl StreamUsage {
             overflow_bytes: 0,
             counted: Counted::default(),
             tokenized_bytes: 0,
+            chunks: OpenAiTemplate::default(),
         }
     }
 
@@ -326,9 +330,10 @@ impl StreamUsage {
         if data == "[DONE]" {
             return false;
         }
-        // The one-pass reader a redacted stream uses (`view::openai`), cheaper than serde on
-        // a provider's plain chunks; what it rejects, serde reads here.
-        if let Ok(chunk) = view::openai(data) {
+        // The reading a redacted stream uses (`view::openai`, through the stream's chunk
+        // template), cheaper than serde on a provider's plain chunks; what it rejects, serde
+        // reads here.
+        if let Ok(chunk) = self.chunks.read(data) {
             return self.on_openai_view(Some(&chunk));
         }
         let Ok(chunk) = serde_json::from_str::<OpenAiChunk>(data) else {

@@ -124,7 +124,7 @@ impl SseRedactor {
         out: &mut Results<'_>,
     ) -> StepResult {
         let data = ev.data.trim();
-        let Ok(chunk) = view::openai(data) else {
+        let Ok(chunk) = self.chunks.read(data) else {
             // Not JSON (`[DONE]`), or odd JSON read leniently: never batched.
             return view::reread_openai(data, |read, chunk| {
                 if observe(ev, Reading::OpenAi(chunk)) {
