@@ -30,7 +30,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "tollgate")
+# BIN=path/to/tollgate compares another build (the default is built when missing).
+BIN = os.environ.get("BIN", os.path.join(ROOT, "target", "release", "tollgate"))
 BARE = os.path.join(ROOT, "target", "release", "examples", "bare_pingora")
 VIA = os.environ.get("VIA", "tollgate")  # tollgate | pingora
 STREAMS = int(os.environ.get("STREAMS", "10000"))
