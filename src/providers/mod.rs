@@ -170,7 +170,9 @@ impl Provider {
             ProviderType::Anthropic => anthropic::path(&self.endpoint),
             ProviderType::Gemini => gemini::path(&self.endpoint, upstream_model, stream),
         };
-        let mut req = RequestHeader::build("POST", path.as_bytes(), Some(8))?;
+        // No case map (see `proxy::respond::header`): the names below are lowercase, and the
+        // client session keeps this head until the answer ends.
+        let mut req = RequestHeader::build_no_case("POST", path.as_bytes(), Some(8))?;
         req.insert_header(http::header::HOST, self.endpoint.host_header())?;
         req.insert_header(http::header::CONTENT_TYPE, "application/json")?;
         req.insert_header(http::header::CONTENT_LENGTH, body_len.to_string())?;
@@ -199,7 +201,7 @@ impl Provider {
 
     /// The active health check's request: `GET path` with Host and credentials.
     pub fn health_request(&self, path: &str) -> pingora::Result<RequestHeader> {
-        let mut req = RequestHeader::build("GET", path.as_bytes(), Some(4))?;
+        let mut req = RequestHeader::build_no_case("GET", path.as_bytes(), Some(4))?;
         req.insert_header(http::header::HOST, self.endpoint.host_header())?;
         req.insert_header(
             http::header::USER_AGENT,
