@@ -144,6 +144,14 @@ fn tokenizer(c: &mut Criterion) {
             })
         });
     }
+    // The all-features load test's prompt: what a rate-limited request tokenizes at admission.
+    let short = "Say hello to the load test";
+    group.throughput(Throughput::Elements(count_tokens("gpt-4o", short)));
+    for model in ["gpt-4o", "claude-sonnet-4-5"] {
+        group.bench_function(format!("short_prompt/{model}"), |b| {
+            b.iter(|| count_tokens(model, black_box(short)))
+        });
+    }
     group.throughput(Throughput::Elements(ten_kb_tokens));
     for model in ["gpt-4o", "claude-sonnet-4-5"] {
         group.bench_function(format!("text_10kb/{model}"), |b| {

@@ -11,7 +11,7 @@
 mod scan;
 pub mod template;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 pub mod view;
 
 use std::fmt;

@@ -4,12 +4,14 @@
 //! - `extract`: the usage of a whole (non-streamed) answer, per provider format.
 //! - `stream`: [`StreamUsage`], which follows a provider stream event by event.
 //! - `tokenizer`: [`count_tokens`], the tiktoken fallback, loaded once per process.
+//! - `pretokenize`: tiktoken's cut of text into pieces, with the `regex` crate.
 //! - `prompt`: [`estimate_prompt`], the prompt tokens of a request body before it is sent.
 //! - `prices`: the built-in price table and [`Price::cost`].
 //!
 //! How each provider's counts map onto [`Usage`], and how estimates work: `docs/usage.md`.
 
 mod extract;
+mod pretokenize;
 mod prices;
 mod prompt;
 mod stream;
@@ -21,6 +23,8 @@ mod extract_tests;
 mod fixtures;
 #[cfg(test)]
 mod stream_tests;
+#[cfg(test)]
+mod tokenizer_tests;
 
 pub use extract::{from_answer, from_value};
 pub use prices::{builtin_price, Price, BUILTIN_PRICES, PRICES_AS_OF};

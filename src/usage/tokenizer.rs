@@ -1,13 +1,19 @@
 //! The tokenizer fallback: tiktoken's `o200k_base` and `cl100k_base`, each loaded once per
 //! process on first use and shared by every thread.
 //!
-//! Counting never panics: if an encoding fails to load, or tiktoken's regex gives up on a
-//! pathological input, that text counts as `bytes / 4` (rounded up) instead.
+//! tiktoken-rs supplies the vocabularies and the byte-pair merge; the text is cut into pieces
+//! by [`super::pretokenize`] with the `regex` crate, which gives tiktoken's pieces at a
+//! fraction of its backtracking regex's cost (a six-word prompt: 0.98 µs down to 0.34 µs
+//! with `cl100k_base`), in linear time on any input.
+//!
+//! Counting never panics: if an encoding fails to load, text counts as `bytes / 4` (rounded
+//! up) instead.
 
-use std::collections::HashSet;
-
+use super::pretokenize;
 use once_cell::sync::Lazy;
-use tiktoken_rs::CoreBPE;
+use regex::Regex;
+use rustc_hash::FxHashMap;
+use tiktoken_rs::{CoreBPE, Rank};
 
 /// A tiktoken encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -21,13 +27,61 @@ pub enum Encoding {
 /// Families on `o200k_base`; everything else uses `cl100k_base`.
 const O200K_PREFIXES: &[&str] = &["gpt-4o", "chatgpt-4o", "gpt-4.1", "gpt-5", "o1", "o3", "o4"];
 
-/// Texts longer than this are counted in pieces cut before a space, which bounds the
-/// regex's work and the token vector per call (and changes the count by at most one token
-/// per piece when no space is near the cut).
-const PIECE_BYTES: usize = 64 * 1024;
+/// Pieces longer than this (a run of letters, punctuation or spaces with no break) are
+/// merged in windows of this size: the merge takes time quadratic in a piece's length, and a
+/// window boundary changes the count by at most one token.
+const MERGE_WINDOW: usize = 512;
 
-static O200K: Lazy<Option<CoreBPE>> = Lazy::new(|| tiktoken_rs::o200k_base().ok());
-static CL100K: Lazy<Option<CoreBPE>> = Lazy::new(|| tiktoken_rs::cl100k_base().ok());
+static O200K: Lazy<Option<Tokenizer>> =
+    Lazy::new(|| Tokenizer::load(tiktoken_rs::o200k_base().ok()?, pretokenize::O200K));
+static CL100K: Lazy<Option<Tokenizer>> =
+    Lazy::new(|| Tokenizer::load(tiktoken_rs::cl100k_base().ok()?, pretokenize::CL100K));
+
+/// One encoding: its piece pattern and its vocabulary (token bytes to rank, which is also
+/// merge priority).
+struct Tokenizer {
+    pieces: Regex,
+    ranks: FxHashMap<Vec<u8>, Rank>,
+}
+
+impl Tokenizer {
+    /// The vocabulary is read back out of tiktoken-rs (it keeps its own private), one
+    /// ordinary token at a time: every rank below the first special token's.
+    fn load(bpe: CoreBPE, pattern: &str) -> Option<Tokenizer> {
+        let pieces = Regex::new(pattern).ok()?;
+        let first_special = bpe
+            .special_tokens()
+            .into_iter()
+            .filter_map(|s| bpe.encode_with_special_tokens(s).first().copied())
+            .min()?;
+        let mut ranks = FxHashMap::default();
+        for rank in 0..first_special {
+            if let Ok(bytes) = bpe.decode_bytes(&[rank]) {
+                ranks.insert(bytes, rank);
+            }
+        }
+        Some(Tokenizer { pieces, ranks })
+    }
+
+    fn count(&self, text: &str) -> u64 {
+        pretokenize::pieces(&self.pieces, text)
+            .flat_map(|piece| piece.as_bytes().chunks(MERGE_WINDOW))
+            .map(|piece| self.piece_tokens(piece))
+            .sum()
+    }
+
+    /// Tokens in one piece: one if the vocabulary holds it whole (every single byte is in
+    /// it), else as many as the byte-pair merge leaves.
+    fn piece_tokens(&self, piece: &[u8]) -> u64 {
+        if piece.is_empty() {
+            return 0;
+        }
+        if piece.len() == 1 || self.ranks.contains_key(piece) {
+            return 1;
+        }
+        tiktoken_rs::byte_pair_split(piece, &self.ranks).len() as u64
+    }
+}
 
 impl Encoding {
     /// The encoding for `model`: `o200k_base` for gpt-4o*, chatgpt-4o*, gpt-4.1*, gpt-5*,
@@ -52,7 +106,7 @@ impl Encoding {
         }
     }
 
-    fn bpe(self) -> Option<&'static CoreBPE> {
+    fn tokenizer(self) -> Option<&'static Tokenizer> {
         match self {
             Encoding::O200kBase => O200K.as_ref(),
             Encoding::Cl100kBase => CL100K.as_ref(),
@@ -65,55 +119,16 @@ impl Encoding {
         if text.is_empty() {
             return 0;
         }
-        let Some(bpe) = self.bpe() else {
-            return bytes_estimate(text.len());
-        };
-        // No special token is allowed: they are matched as ordinary text, and the regex
-        // error path returns an error instead of panicking as `encode_ordinary` would.
-        let allowed = HashSet::new();
-        pieces(text)
-            .map(|piece| match bpe.encode(piece, &allowed) {
-                Ok((tokens, _)) => tokens.len() as u64,
-                Err(_) => bytes_estimate(piece.len()),
-            })
-            .sum()
+        match self.tokenizer() {
+            Some(t) => t.count(text),
+            None => bytes_estimate(text.len()),
+        }
     }
 }
 
 /// The rough estimate used when tokenizing is not possible: 4 bytes per token, rounded up.
 pub(crate) fn bytes_estimate(bytes: usize) -> u64 {
     (bytes as u64).div_ceil(4)
-}
-
-/// `text` cut into pieces of at most [`PIECE_BYTES`] (or a little more, for a character
-/// straddling the limit), each cut placed before a space in the second half of the window
-/// when there is one, else at a character boundary.
-fn pieces(text: &str) -> impl Iterator<Item = &str> {
-    let mut rest = text;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        if rest.len() <= PIECE_BYTES {
-            return Some(std::mem::take(&mut rest));
-        }
-        let bytes = rest.as_bytes();
-        let half = PIECE_BYTES / 2;
-        let window = bytes.get(half..PIECE_BYTES).unwrap_or_default();
-        let cut = match window.iter().rposition(|b| *b == b' ') {
-            Some(i) => half + i,
-            None => {
-                let mut at = PIECE_BYTES;
-                while at < rest.len() && !rest.is_char_boundary(at) {
-                    at += 1;
-                }
-                at
-            }
-        };
-        let (head, tail) = rest.split_at(cut.min(rest.len()));
-        rest = tail;
-        Some(head)
-    })
 }
 
 /// Tokens in `text` with the tokenizer for `model`: `o200k_base` for gpt-4o*, gpt-4.1*,
@@ -176,29 +191,6 @@ mod tests {
         assert_ne!(count_tokens("gpt-4o", s), count_tokens("gpt-4", s));
         // Special tokens are ordinary text.
         assert!(count_tokens("gpt-4o", "<|endoftext|>") > 1);
-    }
-
-    #[test]
-    fn long_texts_are_cut_before_spaces_and_count_the_same() {
-        let word = "lorem ipsum dolor sit amet ";
-        let text = word.repeat(10_000); // 270 KB, several pieces
-        let joined: String = pieces(&text).collect();
-        assert_eq!(joined, text);
-        assert!(pieces(&text).all(|p| p.len() <= PIECE_BYTES));
-        assert!(pieces(&text).skip(1).all(|p| p.starts_with(' ')));
-        // Cut before spaces, the pieces count exactly as the whole text does.
-        let bpe = Encoding::O200kBase.bpe().unwrap();
-        let whole = bpe.encode(&text, &HashSet::new()).unwrap().0.len() as u64;
-        assert_eq!(count_tokens("gpt-4o", &text), whole);
-    }
-
-    #[test]
-    fn pieces_without_spaces_cut_at_char_boundaries() {
-        let text = "東".repeat(PIECE_BYTES); // 3 bytes each, no spaces
-        let parts: Vec<&str> = pieces(&text).collect();
-        assert!(parts.len() >= 3);
-        assert_eq!(parts.concat(), text);
-        assert!(count_tokens("gpt-4o", &text) > 0);
     }
 
     #[test]
