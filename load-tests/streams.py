@@ -9,6 +9,7 @@ all its events. Reports the gateway's peak resident memory (VmHWM) and per-strea
 
     python3 load-tests/streams.py                 # 10,000 streams, 10 events each
     STREAMS=2000 EVENTS=5 python3 load-tests/streams.py
+    PROMPT_KB=32 python3 load-tests/streams.py    # each request with a 32 KB prompt
     VIA=pingora python3 load-tests/streams.py     # the same through Pingora's stock proxy
 
 VIA=pingora measures the framework's own floor: `load-tests/bare_pingora.rs`, which forwards
@@ -37,6 +38,7 @@ VIA = os.environ.get("VIA", "tollgate")  # tollgate | pingora
 STREAMS = int(os.environ.get("STREAMS", "10000"))
 EVENTS = int(os.environ.get("EVENTS", "10"))
 RAMP = int(os.environ.get("RAMP", "2000"))  # new streams per second
+PROMPT_KB = int(os.environ.get("PROMPT_KB", "0"))  # 0: a three-word prompt
 
 
 def free_port():
@@ -100,9 +102,13 @@ async def one_stream(port, request, results, open_now):
 
 
 async def drive(port, streams, gateway_pid):
+    prompt = "keep me open"
+    if PROMPT_KB:
+        words = "lorem ipsum dolor sit amet "
+        prompt = words * (PROMPT_KB * 1024 // len(words))
     body = (
-        b'{"model":"slow","stream":true,"messages":[{"role":"user","content":"keep me open"}]}'
-    )
+        '{"model":"slow","stream":true,"messages":[{"role":"user","content":"%s"}]}' % prompt
+    ).encode()
     request = (
         b"POST /v1/chat/completions HTTP/1.1\r\nHost: tollgate\r\n"
         b"Authorization: Bearer tg-streams\r\nContent-Type: application/json\r\n"
