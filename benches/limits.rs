@@ -92,6 +92,7 @@ fn bench(c: &mut Criterion) {
                 "support-bot",
                 ApiFormat::OpenAi,
                 "gpt-4o-mini",
+                None,
                 &body,
             ))
         })

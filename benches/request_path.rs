@@ -106,7 +106,8 @@ fn all_features(
     if let Some((guard, _)) = &snapshot.injection_guard {
         black_box(guard.check_request(ApiFormat::OpenAi, &parsed.json));
     }
-    let digest = tollgate::cache::key::cache_key(&key.name, ApiFormat::OpenAi, "m", &parsed.json);
+    let digest =
+        tollgate::cache::key::cache_key(&key.name, ApiFormat::OpenAi, "m", None, &parsed.json);
     let (mut placeholders, mut counts) = (Placeholders::default(), Counts::default());
     let policy = key.redaction.clone()?;
     if let Ok(true) = tollgate::redact::redact_request(

@@ -120,7 +120,19 @@ async fn answers_never_cross_keys_models_or_parameters() {
     let mut user = base.clone();
     user["user"] = json!("someone-else");
     assert_eq!(ask(&gw, KEY, &user, &[]).await.1, "hit");
-    assert_eq!(up.requests().len(), 5);
+    // Anthropic betas change what a provider answers: another list is another entry, the same
+    // list in another order or spelling is the same one.
+    let betas = [(
+        "anthropic-beta",
+        "context-1m-2025-08-07,output-128k-2025-02-19",
+    )];
+    let reordered = [(
+        "anthropic-beta",
+        " output-128k-2025-02-19 , context-1m-2025-08-07",
+    )];
+    assert_eq!(ask(&gw, KEY, &base, &betas).await.1, "miss");
+    assert_eq!(ask(&gw, KEY, &base, &reordered).await.1, "hit");
+    assert_eq!(up.requests().len(), 6);
 }
 
 #[tokio::test]

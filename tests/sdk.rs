@@ -65,6 +65,14 @@ keys:
             "no request to {expected}: {paths:?}"
         );
     }
+    // The Anthropic SDK's beta call, through the `an` provider: its betas arrive, sorted.
+    let betas: Vec<Option<&str>> = seen.iter().map(|r| r.header("anthropic-beta")).collect();
+    assert!(
+        betas.contains(&Some(
+            "context-1m-2025-08-07,interleaved-thinking-2025-05-14"
+        )),
+        "no request carried the SDK's betas: {betas:?}"
+    );
     for r in &seen {
         let all = format!("{:?}{}", r.headers, String::from_utf8_lossy(&r.body));
         assert!(
@@ -72,6 +80,9 @@ keys:
             "the virtual key reached the upstream at {}",
             r.path
         );
+        if r.path != "/v1/messages" {
+            assert_eq!(r.header("anthropic-beta"), None, "{}", r.path);
+        }
         match r.path.as_str() {
             "/v1/messages" => {
                 assert_eq!(r.header("x-api-key"), Some(PROVIDER_KEY));

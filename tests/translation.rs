@@ -135,6 +135,73 @@ async fn anthropic_clients_go_straight_through_to_anthropic_providers() {
 }
 
 #[tokio::test]
+async fn anthropic_betas_reach_anthropic_providers_and_no_others() {
+    let up = Upstream::start(MockConfig::default()).await;
+    let gw = Gateway::start(&two_formats(
+        &up.base_url(),
+        &format!("http://{}", up.addr),
+        "",
+    ))
+    .await;
+    let c = reqwest::Client::new();
+    let betas = "interleaved-thinking-2025-05-14, context-1m-2025-08-07";
+    for model in ["m-an", "m-oa"] {
+        let resp = c
+            .post(gw.url("/v1/messages"))
+            .header("x-api-key", KEY)
+            .header("anthropic-beta", betas)
+            .json(&messages_body(model, false))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{model}");
+    }
+    // An OpenAI client's betas count too when an Anthropic provider answers it.
+    let resp = c
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(KEY)
+        .header("anthropic-beta", "output-128k-2025-02-19")
+        .json(&chat_body("m-an", true, "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("[DONE]"));
+    let seen: Vec<(String, Option<String>)> = up
+        .requests()
+        .iter()
+        .map(|r| (r.path.clone(), r.header("anthropic-beta").map(String::from)))
+        .collect();
+    let normalised = "context-1m-2025-08-07,interleaved-thinking-2025-05-14";
+    assert_eq!(
+        seen,
+        [
+            ("/v1/messages".to_string(), Some(normalised.to_string())),
+            ("/v1/chat/completions".to_string(), None),
+            (
+                "/v1/messages".to_string(),
+                Some("output-128k-2025-02-19".to_string())
+            ),
+        ]
+    );
+    // A name that cannot be a beta is the client's mistake, answered before any provider.
+    let msg = anthropic_error(
+        c.post(gw.url("/v1/messages"))
+            .header("x-api-key", KEY)
+            .header("anthropic-beta", "context 1m")
+            .json(&messages_body("m-an", false))
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "invalid_request_error",
+    )
+    .await;
+    assert!(msg.contains("anthropic-beta"), "{msg}");
+    assert_eq!(up.requests().len(), 3);
+}
+
+#[tokio::test]
 async fn a_provider_400_keeps_its_status_and_message_in_the_clients_shape() {
     let body = r#"{"type":"error","error":{"type":"invalid_request_error","message":"temperature: must be at most 1"}}"#;
     let raw = format!("HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());

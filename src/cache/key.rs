@@ -1,7 +1,8 @@
 //! The cache key: a normalised request.
 //!
 //! `cache_key` is SHA-256 over a canonical, injective encoding of
-//! (version tag, key scope, client format, configured model, normalised body):
+//! (version tag, key scope, client format, configured model, Anthropic betas, normalised
+//! body):
 //! - every part is length-prefixed (u64 little-endian), so `("ab","c")` and `("a","bc")`
 //!   never encode alike;
 //! - the body is walked as a tree with a tag byte per node, lengths before strings and
@@ -17,7 +18,9 @@
 //!   `metadata`. Everything else (messages, temperature, max_tokens, tools, ...) counts.
 //!
 //! Numbers count by their JSON text: `1` and `1.0` are different keys (a miss, not a
-//! wrong hit). Request headers are not part of the key.
+//! wrong hit). Of the request headers only `anthropic-beta` is part of the key (normalised at
+//! admission): a beta changes what the provider answers, every other header the gateway
+//! forwards is its own.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -25,7 +28,7 @@ use sha2::{Digest, Sha256};
 use crate::translate::ApiFormat;
 
 /// Bump when the encoding or the dropped fields change: old entries then simply miss.
-const VERSION: &[u8] = b"tollgate.cache.v1";
+const VERSION: &[u8] = b"tollgate.cache.v2";
 
 /// Top-level body fields that never change the answer, in every format.
 const DROPPED: &[&str] = &["model", "stream", "stream_options", "user"];
@@ -33,15 +36,29 @@ const DROPPED: &[&str] = &["model", "stream", "stream_options", "user"];
 const DROPPED_ANTHROPIC: &[&str] = &["metadata"];
 
 /// The key of a request: `scope` is the virtual key's name (entries are per key), `format`
-/// the client's API format, `model` the configured model name the client asked for, `body`
-/// the client's request body (before redaction or translation, as the caller chooses, but
-/// consistently).
-pub fn cache_key(scope: &str, format: ApiFormat, model: &str, body: &Value) -> [u8; 32] {
+/// the client's API format, `model` the configured model name the client asked for,
+/// `anthropic_beta` the client's normalised beta list (`proxy::admission::anthropic_beta`),
+/// `body` the client's request body (before redaction or translation, as the caller chooses,
+/// but consistently).
+pub fn cache_key(
+    scope: &str,
+    format: ApiFormat,
+    model: &str,
+    anthropic_beta: Option<&str>,
+    body: &Value,
+) -> [u8; 32] {
     let mut h = Sha256::new();
     part(&mut h, VERSION);
     part(&mut h, scope.as_bytes());
     part(&mut h, format_label(format).as_bytes());
     part(&mut h, model.as_bytes());
+    match anthropic_beta {
+        None => h.update(b"-"),
+        Some(betas) => {
+            h.update(b"+");
+            part(&mut h, betas.as_bytes());
+        }
+    }
     match body {
         Value::Object(map) => {
             let anthropic = format == ApiFormat::Anthropic;
@@ -140,7 +157,7 @@ mod tests {
     }
 
     fn key(body: &Value) -> [u8; 32] {
-        cache_key("support-bot", ApiFormat::OpenAi, "gpt-4o-mini", body)
+        cache_key("support-bot", ApiFormat::OpenAi, "gpt-4o-mini", None, body)
     }
 
     fn with(mut body: Value, field: &str, v: Value) -> Value {
@@ -184,20 +201,37 @@ mod tests {
         let base = key(&b);
         assert_ne!(
             base,
-            cache_key("other-bot", ApiFormat::OpenAi, "gpt-4o-mini", &b)
+            cache_key("other-bot", ApiFormat::OpenAi, "gpt-4o-mini", None, &b)
         );
         assert_ne!(
             base,
-            cache_key("support-bot", ApiFormat::Anthropic, "gpt-4o-mini", &b)
+            cache_key("support-bot", ApiFormat::Anthropic, "gpt-4o-mini", None, &b)
         );
         assert_ne!(
             base,
-            cache_key("support-bot", ApiFormat::OpenAi, "gpt-4o", &b)
+            cache_key("support-bot", ApiFormat::OpenAi, "gpt-4o", None, &b)
         );
         // Length prefixes: shifting bytes between parts changes the key.
         assert_ne!(
-            cache_key("ab", ApiFormat::OpenAi, "c", &b),
-            cache_key("a", ApiFormat::OpenAi, "bc", &b)
+            cache_key("ab", ApiFormat::OpenAi, "c", None, &b),
+            cache_key("a", ApiFormat::OpenAi, "bc", None, &b)
+        );
+    }
+
+    #[test]
+    fn anthropic_betas_are_part_of_the_key() {
+        let b = openai();
+        let k = |betas| cache_key("support-bot", ApiFormat::Anthropic, "claude", betas, &b);
+        assert_eq!(k(Some("a,b")), k(Some("a,b")));
+        assert_ne!(k(None), k(Some("context-1m-2025-08-07")));
+        assert_ne!(k(Some("a")), k(Some("a,b")));
+        // Absent and empty never meet (admission never yields an empty list, but the
+        // encoding does not rely on it).
+        assert_ne!(k(None), k(Some("")));
+        // Length-prefixed: bytes cannot move between the model and the betas.
+        assert_ne!(
+            cache_key("k", ApiFormat::Anthropic, "m+", None, &b),
+            cache_key("k", ApiFormat::Anthropic, "m", Some(""), &b)
         );
     }
 
@@ -244,7 +278,7 @@ mod tests {
     fn anthropic_metadata_is_dropped_only_for_anthropic() {
         let body = json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]});
         let meta = with(body.clone(), "metadata", json!({"user_id": "u-1"}));
-        let k = |f, b: &Value| cache_key("k", f, "m", b);
+        let k = |f, b: &Value| cache_key("k", f, "m", None, b);
         assert_eq!(
             k(ApiFormat::Anthropic, &body),
             k(ApiFormat::Anthropic, &meta)

@@ -151,7 +151,9 @@ impl Provider {
 
     /// The request header for `op` on `upstream_model`, with this provider's path, Host and
     /// credentials. The client's own headers are not copied: nothing of the client's key
-    /// can travel upstream.
+    /// can travel upstream. The one exception is `anthropic_beta` (the client's normalised
+    /// `anthropic-beta`), sent on to Anthropic-type providers and dropped for the others,
+    /// where no beta of Anthropic's means anything.
     pub fn request_header(
         &self,
         op: Operation,
@@ -159,6 +161,7 @@ impl Provider {
         stream: bool,
         body_len: usize,
         request_id: &str,
+        anthropic_beta: Option<&str>,
     ) -> pingora::Result<RequestHeader> {
         let path = match self.kind {
             ProviderType::Openai | ProviderType::OpenaiCompatible | ProviderType::Mock => {
@@ -172,7 +175,7 @@ impl Provider {
         };
         // No case map (see `proxy::respond::header`): the names below are lowercase, and the
         // client session keeps this head until the answer ends.
-        let mut req = RequestHeader::build_no_case("POST", path.as_bytes(), Some(8))?;
+        let mut req = RequestHeader::build_no_case("POST", path.as_bytes(), Some(9))?;
         req.insert_header(http::header::HOST, self.endpoint.host_header())?;
         req.insert_header(http::header::CONTENT_TYPE, "application/json")?;
         req.insert_header(http::header::CONTENT_LENGTH, body_len.to_string())?;
@@ -184,6 +187,9 @@ impl Provider {
         // Answers are read (usage, translation) and passed on as they are: no compression.
         req.insert_header(http::header::ACCEPT_ENCODING, "identity")?;
         self.authorize(&mut req)?;
+        if let (ProviderType::Anthropic, Some(betas)) = (self.kind, anthropic_beta) {
+            req.insert_header("anthropic-beta", betas)?;
+        }
         Ok(req)
     }
 

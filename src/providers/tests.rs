@@ -37,7 +37,8 @@ fn base_urls_parse() {
 }
 
 fn header(p: &Provider, op: Operation, model: &str, stream: bool) -> RequestHeader {
-    p.request_header(op, model, stream, 12, "rid").unwrap()
+    p.request_header(op, model, stream, 12, "rid", None)
+        .unwrap()
 }
 
 #[test]
@@ -85,6 +86,32 @@ fn anthropic_messages_path_and_headers() {
     assert!(req.headers.get("authorization").is_none());
     assert_eq!(p.format(), ApiFormat::Anthropic);
     assert!(!p.supports(Operation::Embeddings));
+    assert!(req.headers.get("anthropic-beta").is_none());
+}
+
+#[test]
+fn anthropic_beta_goes_to_anthropic_providers_only() {
+    const BETAS: &str = "context-1m-2025-08-07,interleaved-thinking-2025-05-14";
+    let with = |kind, url| {
+        provider(kind, url, "2024-10-21")
+            .request_header(Operation::Chat, "m", true, 12, "rid", Some(BETAS))
+            .unwrap()
+    };
+    let req = with(ProviderType::Anthropic, "https://api.anthropic.com");
+    assert_eq!(req.headers.get("anthropic-beta").unwrap(), BETAS);
+    for (kind, url) in [
+        (ProviderType::Openai, "https://api.openai.com"),
+        (ProviderType::OpenaiCompatible, "http://127.0.0.1:1/v1"),
+        (ProviderType::Azure, "https://res.openai.azure.com"),
+        (
+            ProviderType::Gemini,
+            "https://generativelanguage.googleapis.com",
+        ),
+        (ProviderType::Mock, "http://127.0.0.1:1"),
+    ] {
+        let req = with(kind, url);
+        assert!(req.headers.get("anthropic-beta").is_none(), "{kind:?}");
+    }
 }
 
 #[test]

@@ -118,6 +118,9 @@ pub struct ParsedRequest {
     pub stream: bool,
     pub json: Value,
     pub raw: Bytes,
+    /// The Anthropic beta features the client asked for (`anthropic-beta`, normalised by
+    /// `anthropic_beta`), forwarded to Anthropic-type providers only. Part of the cache key.
+    pub anthropic_beta: Option<String>,
 }
 
 impl ParsedRequest {
@@ -252,7 +255,45 @@ pub fn parse(route: Route, raw: Bytes) -> Result<ParsedRequest, GatewayError> {
         stream,
         json: Value::Object(json),
         raw,
+        anthropic_beta: None,
     })
+}
+
+/// The most beta names one request may ask for, and the longest name: far above what
+/// Anthropic defines, low enough that the header stays a header.
+const MAX_BETAS: usize = 32;
+const MAX_BETA_NAME: usize = 100;
+
+/// The client's `anthropic-beta` header(s), normalised: names split on commas (several
+/// header lines count as one list), trimmed, sorted and deduplicated, joined by `,`. Order
+/// means nothing to Anthropic, so sorting lets equal requests share a cache key. `None`
+/// when the client sent no name. A name outside `[A-Za-z0-9._-]` is a 400: it could never
+/// be a beta, and refusing it here keeps the provider's error (and a wasted attempt) away.
+pub fn anthropic_beta(headers: &http::HeaderMap) -> Result<Option<String>, GatewayError> {
+    let invalid = |m: String| GatewayError::InvalidRequest(format!("anthropic-beta: {m}"));
+    let mut names = Vec::new();
+    for value in headers.get_all("anthropic-beta") {
+        let value = value
+            .to_str()
+            .map_err(|_| invalid("the header is not ASCII".into()))?;
+        for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let well_formed = name.len() <= MAX_BETA_NAME
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            if !well_formed {
+                let shown: String = name.chars().take(MAX_BETA_NAME).collect();
+                return Err(invalid(format!("{shown:?} is not a beta name")));
+            }
+            names.push(name);
+        }
+    }
+    names.sort_unstable();
+    names.dedup();
+    if names.len() > MAX_BETAS {
+        return Err(invalid(format!("more than {MAX_BETAS} beta names")));
+    }
+    Ok((!names.is_empty()).then(|| names.join(",")))
 }
 
 /// The configured model a request names, if this key may use it.
@@ -393,5 +434,65 @@ mod tests {
         let other: Value = serde_json::from_slice(&r.body_for("gpt-4o").unwrap()).unwrap();
         assert_eq!(other["model"], "gpt-4o");
         assert_eq!(other["messages"][0]["content"], "hi");
+    }
+
+    fn beta(lines: &[&[u8]]) -> Result<Option<String>, GatewayError> {
+        let mut h = http::HeaderMap::new();
+        for l in lines {
+            h.append("anthropic-beta", http::HeaderValue::from_bytes(l).unwrap());
+        }
+        anthropic_beta(&h)
+    }
+
+    #[test]
+    fn beta_names_are_normalised_into_one_sorted_list() {
+        assert_eq!(beta(&[]), Ok(None));
+        assert_eq!(beta(&[b" , ,"]), Ok(None));
+        assert_eq!(
+            beta(&[b"output-128k-2025-02-19"]),
+            Ok(Some("output-128k-2025-02-19".into()))
+        );
+        // Two header lines, spaces, a repeat and reversed order: one canonical value.
+        assert_eq!(
+            beta(&[
+                b"interleaved-thinking-2025-05-14, context-1m-2025-08-07",
+                b"context-1m-2025-08-07,",
+            ]),
+            Ok(Some(
+                "context-1m-2025-08-07,interleaved-thinking-2025-05-14".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn malformed_beta_names_are_invalid_requests() {
+        let long = "a".repeat(MAX_BETA_NAME + 1);
+        let many = (0..=MAX_BETAS)
+            .map(|i| format!("b{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        for bad in [
+            &b"context 1m"[..],
+            b"x;y",
+            b"a,\"quoted\"",
+            b"caf\xc3\xa9",
+            long.as_bytes(),
+            many.as_bytes(),
+        ] {
+            let e = beta(&[bad]).unwrap_err();
+            assert_eq!(e.status(), 400, "{bad:?}");
+            assert!(e.to_string().contains("anthropic-beta"), "{e}");
+        }
+        // At the limits is fine.
+        let at = (0..MAX_BETAS).map(|i| format!("b{i}")).collect::<Vec<_>>();
+        assert_eq!(
+            beta(&[at.join(",").as_bytes()])
+                .unwrap()
+                .unwrap()
+                .split(',')
+                .count(),
+            MAX_BETAS
+        );
+        assert!(beta(&["a".repeat(MAX_BETA_NAME).as_bytes()]).is_ok());
     }
 }

@@ -137,7 +137,13 @@ pub fn digest(snapshot: &Snapshot, ctx: &RequestCtx, request: &ParsedRequest) ->
         ctx.admission.key.as_ref()?,
         ctx.admission.model.as_ref()?,
     );
-    Some(cache_key(&key.name, route.format(), model, &request.json))
+    Some(cache_key(
+        &key.name,
+        route.format(),
+        model,
+        request.anthropic_beta.as_deref(),
+        &request.json,
+    ))
 }
 
 /// Look the request up under `digest` (from `digest`). `Ok(true)`: answered from the cache.

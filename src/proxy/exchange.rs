@@ -207,7 +207,14 @@ async fn attempt(
             .await
             .map_err(|e| connect_error(provider, &e))?;
         let header = provider
-            .request_header(op, &target.model, req.stream, body.len(), request_id)
+            .request_header(
+                op,
+                &target.model,
+                req.stream,
+                body.len(),
+                request_id,
+                req.anthropic_beta.as_deref(),
+            )
             .map_err(|e| GatewayError::Internal(format!("building the upstream request: {e}")))?;
         // Head and body leave as one segment: Pingora flushes each separately, which costs the
         // provider a second wake-up per request (measured in load-tests/RESULTS.md).

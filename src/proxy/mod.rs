@@ -94,6 +94,7 @@ impl Gateway {
         };
         let raw = admission::read_body(session, snapshot.max_body_bytes).await?;
         let mut request = admission::parse(route, raw)?;
+        request.anthropic_beta = admission::anthropic_beta(&session.req_header().headers)?;
         ctx.admission.stream = request.stream;
         let model = admission::resolve_model(&snapshot, &key, &request.model)?;
         ctx.admission.model = Some(model.name.clone());

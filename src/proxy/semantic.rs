@@ -47,7 +47,9 @@ pub async fn lookup(
     if !matches!(route, Route::ChatCompletions | Route::Messages) {
         return false;
     }
-    let Some(question) = semantic::question(&key.name, route.format(), &model, &request.json, cfg)
+    let betas = request.anthropic_beta.as_deref();
+    let Some(question) =
+        semantic::question(&key.name, route.format(), &model, betas, &request.json, cfg)
     else {
         return false;
     };

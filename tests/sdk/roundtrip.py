@@ -30,6 +30,7 @@ AN_TOOLS = [{"name": "get_weather", "description": "Weather for a city", "input_
 HELLO = [{"role": "user", "content": "Hello there"}]
 ASK = {"role": "user", "content": "What is the weather in Paris?"}
 TOOL_RESULT = "Sunny, 21 C"
+BETAS = ["interleaved-thinking-2025-05-14", "context-1m-2025-08-07"]
 
 
 def openai_sdk(model):
@@ -88,6 +89,12 @@ def anthropic_sdk(model, text):
     check(streamed == text, f"{model} anthropic stream text {streamed!r} != {text!r}")
     check(final.stop_reason == "end_turn", f"{model} anthropic stream stop: {final.stop_reason}")
     check(final.usage.output_tokens > 0, f"{model} anthropic stream usage: {final.usage}")
+
+    # The beta client sends `anthropic-beta` (and `?beta=true`); the gateway passes the betas on
+    # to Anthropic-type providers (checked in sdk.rs).
+    m = an.beta.messages.create(model=model, max_tokens=256, messages=HELLO, betas=BETAS)
+    got = "".join(b.text for b in m.content if b.type == "text")
+    check(got == text, f"{model} anthropic beta text {got!r} != {text!r}")
 
     m = an.messages.create(model=model, max_tokens=256, tools=AN_TOOLS, messages=[ASK])
     uses = [b for b in m.content if b.type == "tool_use"]

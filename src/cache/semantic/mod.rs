@@ -82,7 +82,7 @@ mod tests {
                 "messages": [{"role": "system", "content": "Support."}, {"role": "user", "content": q}],
                 "temperature": 0,
             });
-            question(key, ApiFormat::OpenAi, "gpt-4o-mini", &b, &cfg).unwrap()
+            question(key, ApiFormat::OpenAi, "gpt-4o-mini", None, &b, &cfg).unwrap()
         };
         let index = SharedIndex::new(cfg.max_entries, Duration::from_secs(cfg.ttl_s));
         let now = Instant::now();

@@ -16,8 +16,8 @@
 //!
 //! The **scope** is where the question's entries live; two questions are only ever compared
 //! within one scope. It is the exact cache's key (`key::cache_key`: the virtual key's name, the
-//! client format, the configured model, and the body without `stream`, `stream_options`,
-//! `user`, Anthropic `metadata`) of the body with the last message's content replaced by a
+//! client format, the configured model, the Anthropic betas, and the body without `stream`,
+//! `stream_options`, `user`, Anthropic `metadata`) of the body with the last message's content replaced by a
 //! fixed marker, hashed again with a version tag and the embedding model's name. So a scope
 //! is "the same everything except the question": every system prompt, every earlier turn,
 //! every parameter that changes the answer (temperature, max_tokens, response_format, ...)
@@ -50,12 +50,14 @@ pub struct Question {
 }
 
 /// The question of `body`, a request of `key_name` (the virtual key's name) in the client's
-/// `format` for the configured `model`, or `None` when the request does not qualify (see the
-/// module documentation). Pure and cheap: the body is cloned only once it qualifies.
+/// `format` for the configured `model` with `anthropic_beta` (as in `key::cache_key`), or
+/// `None` when the request does not qualify (see the module documentation). Pure and cheap:
+/// the body is cloned only once it qualifies.
 pub fn question(
     key_name: &str,
     format: ApiFormat,
     model: &str,
+    anthropic_beta: Option<&str>,
     body: &Value,
     cfg: &SemanticConfig,
 ) -> Option<Question> {
@@ -79,7 +81,8 @@ pub fn question(
     if text.trim().is_empty() || text.chars().count() > cfg.max_question_chars {
         return None;
     }
-    let scope = scope(key_name, format, model, obj, messages.len() - 1, cfg);
+    let last = messages.len() - 1;
+    let scope = scope(key_name, format, model, anthropic_beta, obj, last, cfg);
     Some(Question { text, scope })
 }
 
@@ -167,6 +170,7 @@ fn scope(
     key_name: &str,
     format: ApiFormat,
     model: &str,
+    anthropic_beta: Option<&str>,
     obj: &Map<String, Value>,
     last: usize,
     cfg: &SemanticConfig,
@@ -179,7 +183,13 @@ fn scope(
     {
         m.insert("content".into(), Value::String(QUESTION_MARKER.into()));
     }
-    let exact = cache_key(key_name, format, model, &Value::Object(marked));
+    let exact = cache_key(
+        key_name,
+        format,
+        model,
+        anthropic_beta,
+        &Value::Object(marked),
+    );
     let mut h = Sha256::new();
     for part in [SCOPE_VERSION, cfg.embedding_model.as_bytes(), &exact] {
         h.update((part.len() as u64).to_le_bytes());
@@ -224,13 +234,21 @@ mod tests {
             "support-bot",
             ApiFormat::OpenAi,
             "gpt-4o-mini",
+            None,
             body,
             &cfg(),
         )
     }
 
     fn ask_anthropic(body: &Value) -> Option<Question> {
-        question("support-bot", ApiFormat::Anthropic, "claude", body, &cfg())
+        question(
+            "support-bot",
+            ApiFormat::Anthropic,
+            "claude",
+            None,
+            body,
+            &cfg(),
+        )
     }
 
     fn scope_of(body: &Value) -> [u8; 32] {
@@ -353,7 +371,7 @@ mod tests {
             max_messages: 1,
             ..cfg()
         };
-        let q = |b: &Value| question("k", ApiFormat::OpenAi, "m", b, &short);
+        let q = |b: &Value| question("k", ApiFormat::OpenAi, "m", None, b, &short);
         assert!(q(&turns(1)).is_some());
         assert_eq!(q(&turns(2)), None);
     }
@@ -419,7 +437,7 @@ mod tests {
             max_question_chars: 5,
             ..cfg()
         };
-        let q = |s: &str| question("k", ApiFormat::OpenAi, "m", &openai(s), &c);
+        let q = |s: &str| question("k", ApiFormat::OpenAi, "m", None, &openai(s), &c);
         assert!(q("abcde").is_some());
         // Characters, not bytes.
         assert!(q("ééééé").is_some());
@@ -429,9 +447,12 @@ mod tests {
     #[test]
     fn gemini_never_qualifies() {
         let body = json!({"contents": [{"role": "user", "parts": [{"text": "q"}]}]});
-        assert_eq!(question("k", ApiFormat::Gemini, "m", &body, &cfg()), None);
         assert_eq!(
-            question("k", ApiFormat::Gemini, "m", &openai("q"), &cfg()),
+            question("k", ApiFormat::Gemini, "m", None, &body, &cfg()),
+            None
+        );
+        assert_eq!(
+            question("k", ApiFormat::Gemini, "m", None, &openai("q"), &cfg()),
             None
         );
     }
@@ -466,7 +487,7 @@ mod tests {
     }
 
     #[test]
-    fn the_scope_differs_by_key_format_model_and_embedding_model() {
+    fn the_scope_differs_by_key_format_model_betas_and_embedding_model() {
         // A body both formats accept (no system message, which Anthropic does not have).
         let body = with(
             openai(""),
@@ -476,7 +497,7 @@ mod tests {
         let base = scope_of(&body);
         let c = cfg();
         let s = |key: &str, f: ApiFormat, model: &str, c: &SemanticConfig| {
-            question(key, f, model, &body, c).unwrap().scope
+            question(key, f, model, None, &body, c).unwrap().scope
         };
         assert_ne!(base, s("other-bot", ApiFormat::OpenAi, "gpt-4o-mini", &c));
         assert_ne!(base, s("support-bot", ApiFormat::OpenAi, "gpt-4o", &c));
@@ -497,6 +518,15 @@ mod tests {
                 &other_embedder
             )
         );
+        let with_beta = question(
+            "support-bot",
+            ApiFormat::OpenAi,
+            "gpt-4o-mini",
+            Some("b"),
+            &body,
+            &c,
+        );
+        assert_ne!(base, with_beta.unwrap().scope);
     }
 
     #[test]
