@@ -30,6 +30,16 @@ keys:
     )
 }
 
+/// A gateway whose `oa` and `an` providers are both the mock `up`, speaking each format.
+async fn both_on(up: &Upstream) -> Gateway {
+    Gateway::start(&two_formats(
+        &up.base_url(),
+        &format!("http://{}", up.addr),
+        "",
+    ))
+    .await
+}
+
 async fn anthropic_error(resp: reqwest::Response, status: u16, kind: &str) -> String {
     assert_eq!(resp.status().as_u16(), status);
     let v: serde_json::Value = resp.json().await.unwrap();
@@ -41,12 +51,7 @@ async fn anthropic_error(resp: reqwest::Response, status: u16, kind: &str) -> St
 #[tokio::test]
 async fn messages_route_errors_come_in_the_anthropic_shape() {
     let up = Upstream::start(MockConfig::default()).await;
-    let gw = Gateway::start(&two_formats(
-        &up.base_url(),
-        &format!("http://{}", up.addr),
-        "",
-    ))
-    .await;
+    let gw = both_on(&up).await;
     let c = reqwest::Client::new();
     let url = gw.url("/v1/messages");
     anthropic_error(
@@ -105,12 +110,7 @@ async fn anthropic_clients_go_straight_through_to_anthropic_providers() {
         ..MockConfig::default()
     })
     .await;
-    let gw = Gateway::start(&two_formats(
-        &up.base_url(),
-        &format!("http://{}", up.addr),
-        "",
-    ))
-    .await;
+    let gw = both_on(&up).await;
     let body = serde_json::to_vec(&messages_body("m-an", true)).unwrap();
     let resp = reqwest::Client::new()
         .post(gw.url("/v1/messages"))
@@ -137,12 +137,7 @@ async fn anthropic_clients_go_straight_through_to_anthropic_providers() {
 #[tokio::test]
 async fn anthropic_betas_reach_anthropic_providers_and_no_others() {
     let up = Upstream::start(MockConfig::default()).await;
-    let gw = Gateway::start(&two_formats(
-        &up.base_url(),
-        &format!("http://{}", up.addr),
-        "",
-    ))
-    .await;
+    let gw = both_on(&up).await;
     let c = reqwest::Client::new();
     let betas = "interleaved-thinking-2025-05-14, context-1m-2025-08-07";
     for model in ["m-an", "m-oa"] {
@@ -290,12 +285,7 @@ async fn a_translated_stream_that_breaks_ends_with_an_anthropic_error_event() {
 #[tokio::test]
 async fn embeddings_on_a_provider_without_them_are_refused() {
     let up = Upstream::start(MockConfig::default()).await;
-    let gw = Gateway::start(&two_formats(
-        &up.base_url(),
-        &format!("http://{}", up.addr),
-        "",
-    ))
-    .await;
+    let gw = both_on(&up).await;
     let resp = reqwest::Client::new()
         .post(gw.url("/v1/embeddings"))
         .bearer_auth(KEY)
