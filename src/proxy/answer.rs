@@ -38,6 +38,25 @@ struct Head {
     is_sse: bool,
 }
 
+impl Head {
+    fn of(h: &pingora::http::ResponseHeader) -> Head {
+        let content_type = h.headers.get(http::header::CONTENT_TYPE).cloned();
+        Head {
+            status: h.status.as_u16(),
+            is_sse: content_type
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| {
+                    v.trim_start()
+                        .to_ascii_lowercase()
+                        .starts_with("text/event-stream")
+                }),
+            content_length: h.headers.get(http::header::CONTENT_LENGTH).cloned(),
+            content_type,
+        }
+    }
+}
+
 pub async fn forward(
     connector: &Connector,
     session: &mut Session,
@@ -46,24 +65,10 @@ pub async fn forward(
     client: ApiFormat,
     req: &ParsedRequest,
 ) -> Result<(), GatewayError> {
-    let Some(h) = answer.session.response_header() else {
+    let Some(head) = answer.session.response_header().map(Head::of) else {
         return Err(GatewayError::Upstream(
             "the provider sent no response head".into(),
         ));
-    };
-    let content_type = h.headers.get(http::header::CONTENT_TYPE).cloned();
-    let head = Head {
-        status: h.status.as_u16(),
-        is_sse: content_type
-            .as_ref()
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.trim_start()
-                    .to_ascii_lowercase()
-                    .starts_with("text/event-stream")
-            }),
-        content_length: h.headers.get(http::header::CONTENT_LENGTH).cloned(),
-        content_type,
     };
     let provider_format = answer.provider.format();
     let embeddings = ctx.admission.route == Some(super::Route::Embeddings);
@@ -87,22 +92,75 @@ pub async fn forward(
         if translating || matches!(head.status, 401 | 403) || error.retryable() {
             return Err(error);
         }
-        // Same format: the provider's own error body, with its details, scrubbed.
-        return write_whole(session, ctx, head.status, head.content_type, body).await;
+        // Same format: the provider's own error body, with its details, scrubbed. Boxed, as
+        // are the whole answer and a broken stream's end: each of these futures is larger than
+        // a stream's steady state, and inline it would size this future for every stream.
+        return Box::pin(write_whole(
+            session,
+            ctx,
+            head.status,
+            head.content_type,
+            body,
+        ))
+        .await;
     }
 
-    let model = ctx.upstream.upstream_model.clone().unwrap_or_default();
     let redacting = !embeddings && ctx.redaction.answer_active();
     if (translating || redacting) && !head.is_sse {
         // Billed only once translated: it may still fail (and another target be tried).
-        return whole_answer(connector, session, ctx, answer, client, &model).await;
+        let model = ctx.upstream.upstream_model.clone().unwrap_or_default();
+        return Box::pin(whole_answer(
+            connector, session, ctx, answer, client, &model,
+        ))
+        .await;
     }
+    let mut mode = body_mode(
+        ctx,
+        &head,
+        provider_format,
+        client,
+        req,
+        translating,
+        redacting,
+    );
+    let delivery = if matches!(mode, BodyMode::Translate(_)) {
+        translated_head(session, ctx, client).await?
+    } else {
+        passthrough_head(session, ctx, head, client).await?
+    };
+    let Some(delivery) = delivery else {
+        ctx.upstream.client_gone = true;
+        return Ok(());
+    };
+    let result = pump(connector, session, ctx, answer, delivery, &mut mode).await;
+    if let Some(counts) = mode.redaction_counts() {
+        ctx.redaction.counts.merge(&counts);
+    }
+    result
+}
+
+/// How a 2xx answer's body that is streamed on (not read whole first) goes to the client,
+/// and its accounting set up: this attempt answered and its head goes to the client next,
+/// so it is the one billed.
+///
+/// Synchronous on purpose, like the head writers below taking what they need by value: an
+/// async fn keeps every argument and every moved-from local in its state for as long as it
+/// runs, and the future that owns `pump` lives as long as a stream (`-Zprint-type-sizes`;
+/// load-tests/RESULTS.md). `forward` holds the mode once; everything below borrows it.
+fn body_mode(
+    ctx: &mut RequestCtx,
+    head: &Head,
+    provider_format: ApiFormat,
+    client: ApiFormat,
+    req: &ParsedRequest,
+    translating: bool,
+    redacting: bool,
+) -> BodyMode {
     let redactor = if redacting && head.is_sse {
         stream_redactor(ctx, client)
     } else {
         None
     };
-    // This attempt answered and its head goes to the client next: it is the one billed.
     if ctx.accounting.enabled {
         ctx.accounting.answered_by = Some(provider_format);
         if head.is_sse {
@@ -110,15 +168,16 @@ pub async fn forward(
         }
     }
     let translator = if translating {
-        dispatch::stream(client, provider_format, &model, req.include_usage())
+        let model = ctx.upstream.upstream_model.as_deref().unwrap_or_default();
+        dispatch::stream(client, provider_format, model, req.include_usage())
     } else {
         None
     };
     if let Some(translator) = translator {
-        let translation = Translation::new(translator, redactor);
-        return translated_stream(connector, session, ctx, answer, translation, client).await;
+        return BodyMode::Translate(Translation::new(translator, redactor));
     }
-    let mode = if head.is_sse {
+    let embeddings = ctx.admission.route == Some(super::Route::Embeddings);
+    if head.is_sse {
         if ctx.accounting.enabled || redactor.is_some() {
             // The gateway asked an OpenAI-format provider for usage the client did not ask
             // for (see `ParsedRequest::body_with_stream_usage`): that chunk is not the client's.
@@ -135,20 +194,17 @@ pub async fn forward(
         BodyMode::Collect(Some(BytesMut::new()))
     } else {
         BodyMode::Plain
-    };
-    passthrough(connector, session, ctx, answer, head, client, mode).await
+    }
 }
 
-/// Same format: the answer's head, then its bytes as they come.
-async fn passthrough(
-    connector: &Connector,
+/// Same format: the answer's own head (status, framing, content type). `None`: the client
+/// left before it was written.
+async fn passthrough_head(
     session: &mut Session,
     ctx: &mut RequestCtx,
-    answer: Answer,
     head: Head,
     client: ApiFormat,
-    mode: BodyMode,
-) -> Result<(), GatewayError> {
+) -> Result<Option<Delivery>, GatewayError> {
     let mut resp = respond::header(head.status, ctx).map_err(internal)?;
     let framing = match (&head.content_length, head.is_sse) {
         (Some(len), false) => resp.insert_header(http::header::CONTENT_LENGTH, len.clone()),
@@ -169,16 +225,11 @@ async fn passthrough(
     } else {
         respond::head(session, resp).await.map(|()| None)
     };
-    let Ok(corked) = corked else {
-        ctx.upstream.client_gone = true;
-        return Ok(());
-    };
-    let delivery = Delivery {
+    Ok(corked.ok().map(|corked| Delivery {
         client,
         is_sse: head.is_sse,
         corked,
-    };
-    pump(connector, session, ctx, answer, delivery, mode).await
+    }))
 }
 
 /// The redaction of a streamed answer in the client's format: the key's response policy, then
@@ -254,15 +305,13 @@ async fn whole_answer(
     write_whole(session, ctx, 200, Some(ct), translated).await
 }
 
-/// A stream in another format: an SSE head of our own, then the translated events.
-async fn translated_stream(
-    connector: &Connector,
+/// A stream in another format: an SSE head of our own. `None`: the client left before it
+/// was written.
+async fn translated_head(
     session: &mut Session,
     ctx: &mut RequestCtx,
-    answer: Answer,
-    translation: Translation,
     client: ApiFormat,
-) -> Result<(), GatewayError> {
+) -> Result<Option<Delivery>, GatewayError> {
     let mut resp = respond::header(200, ctx).map_err(internal)?;
     resp.insert_header(http::header::CONTENT_TYPE, "text/event-stream")
         .map_err(internal)?;
@@ -270,17 +319,12 @@ async fn translated_stream(
         .map_err(internal)?;
     resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")
         .map_err(internal)?;
-    let Ok(corked) = respond::stream_head(session, resp).await else {
-        ctx.upstream.client_gone = true;
-        return Ok(());
-    };
-    let delivery = Delivery {
+    let corked = respond::stream_head(session, resp).await;
+    Ok(corked.ok().map(|corked| Delivery {
         client,
         is_sse: true,
         corked: Some(corked),
-    };
-    let mode = BodyMode::Translate(translation);
-    pump(connector, session, ctx, answer, delivery, mode).await
+    }))
 }
 
 /// How an answer reaches the client, once its head is written.
@@ -294,23 +338,9 @@ struct Delivery {
 }
 
 /// After the head: move the body to the client one burst per write, as `mode` says, until
-/// the provider ends it, breaks it, or the client leaves; then keep what redaction found.
+/// the provider ends it, breaks it, or the client leaves. `mode` is borrowed: the caller
+/// keeps it (and what its redaction found) once, rather than every future in between.
 async fn pump(
-    connector: &Connector,
-    session: &mut Session,
-    ctx: &mut RequestCtx,
-    answer: Answer,
-    delivery: Delivery,
-    mut mode: BodyMode,
-) -> Result<(), GatewayError> {
-    let result = pump_bursts(connector, session, ctx, answer, delivery, &mut mode).await;
-    if let Some(counts) = mode.redaction_counts() {
-        ctx.redaction.counts.merge(&counts);
-    }
-    result
-}
-
-async fn pump_bursts(
     connector: &Connector,
     session: &mut Session,
     ctx: &mut RequestCtx,
@@ -333,7 +363,7 @@ async fn pump_bursts(
             Ok(b) => b,
             Err(msg) => {
                 let e = GatewayError::Upstream(msg);
-                return broken_stream(session, ctx, client, is_sse, at_boundary, e).await;
+                return Box::pin(broken_stream(session, ctx, client, is_sse, at_boundary, e)).await;
             }
         };
         let tracker = ctx.accounting.stream.as_mut();
@@ -356,7 +386,7 @@ async fn pump_bursts(
                         return Ok(());
                     }
                 }
-                return broken_stream(session, ctx, client, is_sse, at_boundary, e).await;
+                return Box::pin(broken_stream(session, ctx, client, is_sse, at_boundary, e)).await;
             }
         };
         if let Some(d) = &data {
@@ -389,7 +419,7 @@ async fn pump_bursts(
         drop(corked.take());
         if let Some(msg) = burst.error {
             let e = GatewayError::Upstream(msg);
-            return broken_stream(session, ctx, client, is_sse, at_boundary, e).await;
+            return Box::pin(broken_stream(session, ctx, client, is_sse, at_boundary, e)).await;
         }
         if burst.end {
             if let BodyMode::Collect(body) = &*mode {

@@ -80,7 +80,9 @@ pub async fn run(
         ctx.upstream.upstream_model = Some(target.model.clone());
         let health_id = target.provider.health_id();
         let started = Instant::now();
-        let outcome = match attempt(
+        // Boxed: connecting, sending and reading the head take a 2.5 KiB future, done before
+        // the answer is forwarded; inline, it would size this future for a whole stream.
+        let attempted = Box::pin(attempt(
             connector,
             target,
             op,
@@ -88,9 +90,9 @@ pub async fn run(
             req,
             &ctx.request_id,
             ctx.accounting.enabled,
-        )
-        .await
-        {
+        ))
+        .await;
+        let outcome = match attempted {
             Ok(up) => {
                 ctx.upstream.waited += started.elapsed();
                 // The head decides the provider's health for this attempt: 429 and 5xx count
