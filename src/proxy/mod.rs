@@ -138,10 +138,13 @@ impl Gateway {
 
 #[async_trait]
 impl ProxyHttp for Gateway {
-    type CTX = RequestCtx;
+    /// Boxed: Pingora keeps the context inline in its own per-request futures, two copies of
+    /// it (an argument and a local) in each, for as long as a stream lasts; boxed, each copy
+    /// is a pointer (load-tests/RESULTS.md, session 10).
+    type CTX = Box<RequestCtx>;
 
-    fn new_ctx(&self) -> RequestCtx {
-        RequestCtx::new(new_request_id())
+    fn new_ctx(&self) -> Box<RequestCtx> {
+        Box::new(RequestCtx::new(new_request_id()))
     }
 
     /// No downstream modules. Pingora's default adds a compression module, disabled, whose
@@ -152,7 +155,7 @@ impl ProxyHttp for Gateway {
     async fn request_filter(
         &self,
         session: &mut Session,
-        ctx: &mut RequestCtx,
+        ctx: &mut Box<RequestCtx>,
     ) -> pingora::Result<bool> {
         if let Err(e) = self.handle(session, ctx).await {
             // A refused request may leave its body unread: what is in flight is read and
@@ -171,7 +174,7 @@ impl ProxyHttp for Gateway {
     async fn upstream_peer(
         &self,
         _session: &mut Session,
-        _ctx: &mut RequestCtx,
+        _ctx: &mut Box<RequestCtx>,
     ) -> pingora::Result<Box<HttpPeer>> {
         Err(pingora::Error::explain(
             pingora::ErrorType::InternalError,
@@ -184,7 +187,7 @@ impl ProxyHttp for Gateway {
         &self,
         session: &mut Session,
         e: &pingora::Error,
-        ctx: &mut RequestCtx,
+        ctx: &mut Box<RequestCtx>,
     ) -> FailToProxy {
         if session.response_written().is_some() {
             return FailToProxy {
@@ -209,7 +212,7 @@ impl ProxyHttp for Gateway {
         &self,
         session: &mut Session,
         _e: Option<&pingora::Error>,
-        ctx: &mut RequestCtx,
+        ctx: &mut Box<RequestCtx>,
     ) {
         settle::settle(ctx).await;
         quota::settle(&self.state, ctx).await;
