@@ -93,8 +93,9 @@ pub async fn forward(
             return Err(error);
         }
         // Same format: the provider's own error body, with its details, scrubbed. Boxed, as
-        // are the whole answer and a broken stream's end: each of these futures is larger than
-        // a stream's steady state, and inline it would size this future for every stream.
+        // are the whole answer and a broken stream's end (`broken_stream`): each of these
+        // futures is larger than a stream's steady state, and inline it would size this
+        // future for every stream.
         return Box::pin(write_whole(
             session,
             ctx,
@@ -363,7 +364,7 @@ async fn pump(
             Ok(b) => b,
             Err(msg) => {
                 let e = GatewayError::Upstream(msg);
-                return Box::pin(broken_stream(session, ctx, client, is_sse, at_boundary, e)).await;
+                return broken_stream(session, ctx, client, is_sse, at_boundary, e).await;
             }
         };
         let tracker = ctx.accounting.stream.as_mut();
@@ -386,7 +387,7 @@ async fn pump(
                         return Ok(());
                     }
                 }
-                return Box::pin(broken_stream(session, ctx, client, is_sse, at_boundary, e)).await;
+                return broken_stream(session, ctx, client, is_sse, at_boundary, e).await;
             }
         };
         if let Some(d) = &data {
@@ -419,7 +420,7 @@ async fn pump(
         drop(corked.take());
         if let Some(msg) = burst.error {
             let e = GatewayError::Upstream(msg);
-            return Box::pin(broken_stream(session, ctx, client, is_sse, at_boundary, e)).await;
+            return broken_stream(session, ctx, client, is_sse, at_boundary, e).await;
         }
         if burst.end {
             if let BodyMode::Collect(body) = &*mode {
@@ -462,39 +463,44 @@ fn ends_event(data: &[u8]) -> bool {
 /// End a stream that broke after its head was sent (see the module comment). When the
 /// client's last bytes stopped inside an event, a blank line first closes it, so the error
 /// event stays an event of its own.
-async fn broken_stream(
-    session: &mut Session,
-    ctx: &mut RequestCtx,
+///
+/// Boxed here, once for its three callers in `pump`: its future (a body write and the
+/// error) is larger than a stream's steady state, and inline it would size every stream.
+fn broken_stream<'a>(
+    session: &'a mut Session,
+    ctx: &'a mut RequestCtx,
     client: ApiFormat,
     is_sse: bool,
     at_boundary: bool,
     error: GatewayError,
-) -> Result<(), GatewayError> {
-    log::warn!("request {}: {error}", ctx.request_id);
-    ctx.upstream.error_code = Some(error.code());
-    if is_sse {
-        let event = error.sse_event(client);
-        let event = if at_boundary {
-            event
+) -> futures::future::BoxFuture<'a, Result<(), GatewayError>> {
+    Box::pin(async move {
+        log::warn!("request {}: {error}", ctx.request_id);
+        ctx.upstream.error_code = Some(error.code());
+        if is_sse {
+            let event = error.sse_event(client);
+            let event = if at_boundary {
+                event
+            } else {
+                let mut closed = BytesMut::from(&b"\n\n"[..]);
+                closed.extend_from_slice(&event);
+                closed.freeze()
+            };
+            if session
+                .write_response_body(Some(event), true)
+                .await
+                .is_err()
+            {
+                ctx.upstream.client_gone = true;
+            }
         } else {
-            let mut closed = BytesMut::from(&b"\n\n"[..]);
-            closed.extend_from_slice(&event);
-            closed.freeze()
-        };
-        if session
-            .write_response_body(Some(event), true)
-            .await
-            .is_err()
-        {
+            // Not finishing the body: the connection closes instead of being reused.
             ctx.upstream.client_gone = true;
+            session.set_keepalive(None);
+            session.shutdown().await;
         }
-    } else {
-        // Not finishing the body: the connection closes instead of being reused.
-        ctx.upstream.client_gone = true;
-        session.set_keepalive(None);
-        session.shutdown().await;
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 async fn write_whole(
