@@ -75,6 +75,10 @@ fn normalisation() {
     assert_eq!(normalise("x. .y"), "x y");
     assert_eq!(normalise("a\u{0B}b\u{0C}c\rd"), "abcd");
     assert_eq!(normalise("\u{0}\u{7F}~"), "");
+    // Single letters are joined wherever their row ends: before a word, at the end, twice.
+    assert_eq!(normalise("ab c d e fg h i"), "ab cde fg h i");
+    assert_eq!(normalise("x i g n o r e"), "xignore");
+    assert_eq!(normalise("p w n ok y o u"), "pwn ok you");
 }
 
 #[test]
@@ -89,6 +93,7 @@ fn normalisation_beyond_ascii() {
     // 'ũ' and 'é' share a slot of the memo: each keeps its own mapping.
     assert_eq!(normalise("ŨŨ ÉÉ ũé Éũ"), "ũũ éé ũé éũ");
     assert_eq!(normalise("中 文 字 r3v3@l"), "中文字 reveal");
+    assert_eq!(normalise("r é v e a l ça"), "réveal ça");
 }
 
 #[test]

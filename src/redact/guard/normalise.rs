@@ -3,6 +3,8 @@
 //! ASCII text goes through a byte table; other text through Unicode's tables, remembered
 //! per character.
 
+use std::ops::Range;
+
 /// Zero-width and invisible formatting characters dropped before matching.
 fn invisible(c: char) -> bool {
     matches!(
@@ -31,26 +33,36 @@ const fn unleet(c: char) -> char {
 /// letter stands next to it (`i.g.n.o.r.e`, `don't`), else it separates words; three or
 /// more single letters in a row separated by spaces are joined (`i g n o r e`).
 pub fn normalise(text: &str) -> String {
-    let mut words = Words::with_capacity(text.len());
     if text.is_ascii() {
-        // The common case, byte by byte through a table: no invisible characters and no
-        // multi-character lower-casing in ASCII.
+        // The common case, byte by byte through a table into bytes: no invisible characters
+        // and no multi-character lower-casing in ASCII.
         let entry = |b: &u8| {
             ASCII
                 .get(usize::from(*b))
                 .copied()
                 .unwrap_or((*b, Kind::Punct))
         };
-        words.read(text.as_bytes(), |b| entry(b).1, |b| char::from(entry(b).0));
+        let mut words = Words::<Vec<u8>>::with_capacity(text.len());
+        words.read(
+            text.as_bytes(),
+            |b| entry(b).1,
+            |run, out| out.extend(run.iter().map(|b| entry(b).0)),
+        );
+        words.finish()
     } else {
         let mut memo = Memo::new();
         let mut chars = Vec::with_capacity(text.len());
         for c in text.chars().filter(|c| !invisible(*c)) {
             memo.map(c, &mut chars);
         }
-        words.read(&chars, |e| e.1, |e| e.0);
+        let mut words = Words::<String>::with_capacity(text.len());
+        words.read(
+            &chars,
+            |e| e.1,
+            |run, out| out.extend(run.iter().map(|e| e.0)),
+        );
+        words.finish()
     }
-    words.finish()
 }
 
 /// The kind of a normalised character.
@@ -127,110 +139,164 @@ impl Memo {
     }
 }
 
-/// `normalise` after the characters are mapped: words out of runs of characters of one
-/// kind, written as they end (single-character words wait to see whether three or more come
-/// in a row).
-struct Words {
-    out: String,
-    /// The word being read, and its characters.
-    word: String,
+/// `normalise` after the characters are mapped: each word written straight into the
+/// output as its run of characters is read. Single-character words are written like any
+/// other and joined once it is known that three or more came in a row, which is rare, so
+/// the common word costs one copy and no bookkeeping.
+struct Words<B> {
+    out: B,
+    /// Characters in the word being written; 0 between words.
     word_chars: usize,
-    /// Single-character words in a row, not yet written.
-    singles: String,
-    single_count: usize,
+    /// Where the word being written starts in `out`.
+    word_start: usize,
+    /// Single-character words in a row so far, and where the first of them starts in `out`.
+    singles: usize,
+    singles_start: usize,
 }
 
-impl Words {
+impl<B: Out> Words<B> {
     fn with_capacity(n: usize) -> Self {
         Words {
-            out: String::with_capacity(n),
-            word: String::new(),
+            out: B::with_capacity(n),
             word_chars: 0,
-            singles: String::new(),
-            single_count: 0,
+            word_start: 0,
+            singles: 0,
+            singles_start: 0,
         }
     }
 
-    /// Reads `items`, each of a `kind` and written as `char_of`.
-    fn read<T>(&mut self, items: &[T], kind: impl Fn(&T) -> Kind, char_of: impl Fn(&T) -> char) {
-        // The previous run: its kind and length.
-        let mut prev: Option<(Kind, usize)> = None;
-        let mut rest = items;
-        while let Some(first) = rest.first() {
+    /// Reads `items`, each of a `kind`, run by run (a run: items of one kind in a row);
+    /// `write` appends a run of word characters to the output, normalised.
+    fn read<T>(&mut self, items: &[T], kind: impl Fn(&T) -> Kind, write: impl Fn(&[T], &mut B)) {
+        // The length of the run just read, when it was a run of word characters.
+        let mut prev_word: Option<usize> = None;
+        let mut i = 0;
+        while let Some(first) = items.get(i) {
+            let start = i;
             let k = kind(first);
-            let len = rest.iter().position(|t| kind(t) != k).unwrap_or(rest.len());
-            let (run, after) = rest.split_at(len);
+            while items.get(i).is_some_and(|t| kind(t) == k) {
+                i += 1;
+            }
             match k {
                 Kind::Word => {
-                    self.word.extend(run.iter().map(&char_of));
-                    self.word_chars += len;
+                    if self.word_chars == 0 {
+                        self.begin_word();
+                    }
+                    write(items.get(start..i).unwrap_or_default(), &mut self.out);
+                    self.word_chars += i - start;
+                    prev_word = Some(i - start);
+                    continue;
                 }
                 Kind::Space => self.end_word(),
                 Kind::Punct => {
-                    // Punctuation next to a single letter is part of the word (`i.g.n`, `don't`).
-                    let prev_single = match prev {
-                        Some((Kind::Word, n)) => Some(n == 1),
-                        _ => None,
-                    };
-                    let next_single = match after {
-                        [a, b, ..] if kind(a) == Kind::Word => Some(kind(b) != Kind::Word),
-                        [a] if kind(a) == Kind::Word => Some(true),
-                        _ => None,
-                    };
-                    let glue = matches!((prev_single, next_single), (Some(a), Some(b)) if a || b);
+                    // Punctuation between letters, next to a single letter, is part of the
+                    // word (`i.g.n`, `don't`).
+                    let is_word = |j: usize| items.get(j).is_some_and(|t| kind(t) == Kind::Word);
+                    let glue = is_word(i) && prev_word.is_some_and(|n| n == 1 || !is_word(i + 1));
                     if !glue {
                         self.end_word();
                     }
                 }
             }
-            prev = Some((k, len));
-            rest = after;
+            prev_word = None;
         }
+    }
+
+    /// Starts a word: a space first unless it is the first.
+    fn begin_word(&mut self) {
+        if self.out.len() > 0 {
+            self.out.push_space();
+        }
+        self.word_start = self.out.len();
     }
 
     fn end_word(&mut self) {
         match self.word_chars {
             0 => return,
             1 => {
-                self.singles.push_str(&self.word);
-                self.single_count += 1;
+                if self.singles == 0 {
+                    self.singles_start = self.word_start;
+                }
+                self.singles += 1;
             }
-            _ => {
-                self.flush_singles();
-                push_word(&mut self.out, &self.word);
-            }
+            // The space before this word ends the singles.
+            _ if self.singles > 0 => self.join_singles(self.word_start.saturating_sub(1)),
+            _ => {}
         }
-        self.word.clear();
         self.word_chars = 0;
     }
 
-    /// Three or more single-character words in a row are one word (`i g n o r e`); fewer
-    /// stay apart.
-    fn flush_singles(&mut self) {
-        if self.single_count >= 3 {
-            push_word(&mut self.out, &self.singles);
-        } else {
-            let mut buf = [0; 4];
-            for c in self.singles.chars() {
-                push_word(&mut self.out, c.encode_utf8(&mut buf));
-            }
+    /// Three or more single-character words in a row are one word (`i g n o r e`): the
+    /// spaces between them, which end at `end` in `out`, go. Fewer stay apart, as written.
+    fn join_singles(&mut self, end: usize) {
+        if self.singles >= 3 {
+            self.out.remove_spaces(self.singles_start..end);
         }
-        self.singles.clear();
-        self.single_count = 0;
+        self.singles = 0;
     }
 
     fn finish(mut self) -> String {
         self.end_word();
-        self.flush_singles();
-        self.out
+        let end = self.out.len();
+        self.join_singles(end);
+        self.out.into_string()
     }
 }
 
-fn push_word(out: &mut String, word: &str) {
-    if !out.is_empty() {
-        out.push(' ');
+/// What `Words` writes into: bytes for ASCII text (a byte table's output, copied by the
+/// run), a `String` otherwise (characters encoded as they are pushed, no check at the end).
+trait Out {
+    fn with_capacity(n: usize) -> Self;
+    fn len(&self) -> usize;
+    fn push_space(&mut self);
+    /// Removes the spaces in `range`, if it is one of `self`'s.
+    fn remove_spaces(&mut self, range: Range<usize>);
+    fn into_string(self) -> String;
+}
+
+impl Out for Vec<u8> {
+    fn with_capacity(n: usize) -> Self {
+        Vec::with_capacity(n)
     }
-    out.push_str(word);
+    fn len(&self) -> usize {
+        self.len()
+    }
+    fn push_space(&mut self) {
+        self.push(b' ');
+    }
+    fn remove_spaces(&mut self, range: Range<usize>) {
+        let kept: Option<Vec<u8>> = self
+            .get(range.clone())
+            .map(|s| s.iter().copied().filter(|b| *b != b' ').collect());
+        if let Some(kept) = kept {
+            self.splice(range, kept);
+        }
+    }
+    fn into_string(self) -> String {
+        // Only ASCII is written; were anything else, the text would still be read, lossily.
+        String::from_utf8(self).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into())
+    }
+}
+
+impl Out for String {
+    fn with_capacity(n: usize) -> Self {
+        String::with_capacity(n)
+    }
+    fn len(&self) -> usize {
+        self.len()
+    }
+    fn push_space(&mut self) {
+        self.push(' ');
+    }
+    fn remove_spaces(&mut self, range: Range<usize>) {
+        // `get` first: a range it accepts is one `replace_range` cannot panic on.
+        if let Some(kept) = self.get(range.clone()).map(|s| s.replace(' ', "")) {
+            self.replace_range(range, &kept);
+        }
+    }
+    fn into_string(self) -> String {
+        self
+    }
 }
 
 #[cfg(test)]
