@@ -1,4 +1,4 @@
-//! Criterion benchmarks of redaction: a 32 KB prompt with a few matches and with none
+//! Criterion benchmarks of redaction: a 32 KB prompt with a few matches, with many and with none
 //! (`CompiledPolicy::redact`, and `redact_request` on a whole OpenAI body), and a streamed
 //! answer per event (`SseRedactor::on_event` on OpenAI chunks of 20-byte deltas, the same
 //! events 16 at a time through `SseRedactor::on_burst` as the gateway feeds them, and
@@ -40,16 +40,27 @@ fn policy() -> Arc<CompiledPolicy> {
     common::default_policy(CONFIG)
 }
 
-/// About 32 KB of prose; with `matches`, three emails, a phone number and a card in it.
-fn prompt(matches: bool) -> String {
+/// How many matches a prompt holds.
+#[derive(Clone, Copy, PartialEq)]
+enum Matches {
+    None,
+    /// Three emails and phone numbers, and a card.
+    Few,
+    /// An email and a phone number in every paragraph (about 50 of each), and a card: the
+    /// load test's `big` prompt.
+    Dense,
+}
+
+/// About 32 KB of prose, with `matches`.
+fn prompt(matches: Matches) -> String {
     let mut s = String::new();
     let mut i = 0;
     while s.len() < 32 * 1024 {
         s.push_str(ENGLISH);
-        if matches && i % 20 == 5 {
+        if matches == Matches::Dense || (matches == Matches::Few && i % 20 == 5) {
             s.push_str("Write to jane.doe@example.com or call +1-202-555-0143. ");
         }
-        if matches && i == 40 {
+        if matches != Matches::None && i == 40 {
             s.push_str("Card 4111 1111 1111 1111. ");
         }
         i += 1;
@@ -60,7 +71,12 @@ fn prompt(matches: bool) -> String {
 fn request(c: &mut Criterion) {
     let p = policy();
     let mut group = c.benchmark_group("redact_request_32kb");
-    for (name, text) in [("few_matches", prompt(true)), ("no_match", prompt(false))] {
+    let texts = [
+        ("few_matches", prompt(Matches::Few)),
+        ("dense_matches", prompt(Matches::Dense)),
+        ("no_match", prompt(Matches::None)),
+    ];
+    for (name, text) in texts {
         group.throughput(Throughput::Bytes(text.len() as u64));
         group.bench_function(format!("text/{name}"), |b| {
             b.iter(|| {
@@ -192,14 +208,21 @@ fn guard(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("guard_32kb");
     // The same prose in Greek letters: not ASCII, so normalised character by character.
-    let greek: String = prompt(false)
+    let greek: String = prompt(Matches::None)
         .chars()
         .map(|c| match c {
             'a'..='z' => char::from_u32(u32::from(c) - u32::from('a') + 0x3B1).unwrap_or(c),
             c => c,
         })
         .collect();
-    for (name, text) in [("ascii", prompt(true)), ("greek", greek)] {
+    // English with typographic quotes: not ASCII, but no letter beyond it.
+    let typographic = prompt(Matches::Few).replace('(', "\u{201C}").replace(')', "\u{201D}");
+    let texts = [
+        ("ascii", prompt(Matches::Few)),
+        ("typographic", typographic),
+        ("greek", greek),
+    ];
+    for (name, text) in texts {
         group.throughput(Throughput::Bytes(text.len() as u64));
         group.bench_function(format!("check/{name}"), |b| {
             b.iter(|| black_box(g.check(black_box(&text)).is_some()))

@@ -93,9 +93,11 @@ pub fn request(
         ))
     })?;
     if changed {
-        // The provider gets the redacted body; the client's own bytes are dropped.
-        let raw =
-            serde_json::to_vec(&request.json).map_err(|e| GatewayError::Internal(e.to_string()))?;
+        // The provider gets the redacted body; the client's own bytes are dropped. About as
+        // long as theirs: sized once rather than grown by doubling through a large prompt.
+        let mut raw = Vec::with_capacity(request.raw.len() + request.raw.len() / 8);
+        serde_json::to_writer(&mut raw, &request.json)
+            .map_err(|e| GatewayError::Internal(e.to_string()))?;
         request.raw = Bytes::from(raw);
     }
     Ok(())

@@ -1,7 +1,8 @@
 //! The text the injection guard matches phrases in: [`normalise`] undoes case, leetspeak,
 //! invisible characters and letters spelled out with punctuation or spaces between them.
-//! ASCII text goes through a byte table; other text through Unicode's tables, remembered
-//! per character.
+//! ASCII text goes through a byte table, and so does text whose only non-ASCII characters
+//! are punctuation or spaces (typographic quotes, emoji); other text through Unicode's
+//! tables, remembered per character.
 
 use std::ops::Range;
 
@@ -34,34 +35,76 @@ const fn unleet(c: char) -> char {
 /// more single letters in a row separated by spaces are joined (`i g n o r e`).
 pub fn normalise(text: &str) -> String {
     if text.is_ascii() {
-        // The common case, byte by byte through a table into bytes: no invisible characters
-        // and no multi-character lower-casing in ASCII.
-        let entry = |b: &u8| {
-            ASCII
-                .get(usize::from(*b))
-                .copied()
-                .unwrap_or((*b, Kind::Punct))
+        return normalise_ascii(text.as_bytes());
+    }
+    if let Some(bytes) = ascii_stand_in(text) {
+        return normalise_ascii(&bytes);
+    }
+    let mut memo = Memo::new();
+    let mut chars = Vec::with_capacity(text.len());
+    for c in text.chars().filter(|c| !invisible(*c)) {
+        memo.map(c, &mut chars);
+    }
+    let mut words = Words::<String>::with_capacity(text.len());
+    words.read(
+        &chars,
+        |e| e.1,
+        |run, out| out.extend(run.iter().map(|e| e.0)),
+    );
+    words.finish()
+}
+
+/// ASCII text, byte by byte through a table into bytes: no invisible characters and no
+/// multi-character lower-casing in ASCII.
+fn normalise_ascii(text: &[u8]) -> String {
+    let entry = |b: &u8| {
+        ASCII
+            .get(usize::from(*b))
+            .copied()
+            .unwrap_or((*b, Kind::Punct))
+    };
+    let mut words = Words::<Vec<u8>>::with_capacity(text.len());
+    words.read(
+        text,
+        |b| entry(b).1,
+        |run, out| out.extend(run.iter().map(|b| entry(b).0)),
+    );
+    words.finish()
+}
+
+/// Text whose only non-ASCII characters are punctuation, spaces or invisible (typographic
+/// quotes and dashes, emoji, no-break spaces: what usually makes English text non-ASCII)
+/// normalises as the ASCII text with each of those replaced by an ASCII character of its
+/// kind, or dropped when invisible: of a character that is not part of a word, only its kind
+/// counts, and it never reaches the output. `None` when a non-ASCII character is part of a
+/// word (a letter or digit), which only the Unicode path maps.
+fn ascii_stand_in(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let n = rest
+            .bytes()
+            .position(|b| !b.is_ascii())
+            .unwrap_or(rest.len());
+        let (head, tail) = (rest.get(..n)?, rest.get(n..)?);
+        out.extend_from_slice(head.as_bytes());
+        let mut chars = tail.chars();
+        let Some(c) = chars.next() else {
+            return Some(out);
         };
-        let mut words = Words::<Vec<u8>>::with_capacity(text.len());
-        words.read(
-            text.as_bytes(),
-            |b| entry(b).1,
-            |run, out| out.extend(run.iter().map(|b| entry(b).0)),
-        );
-        words.finish()
-    } else {
-        let mut memo = Memo::new();
-        let mut chars = Vec::with_capacity(text.len());
-        for c in text.chars().filter(|c| !invisible(*c)) {
-            memo.map(c, &mut chars);
+        if !invisible(c) {
+            // As `Memo::map` maps it; a character that lower-cases to several is a letter.
+            let mut lower = c.to_lowercase();
+            let (Some(n), None) = (lower.next(), lower.next()) else {
+                return None;
+            };
+            match kind_of(n) {
+                Kind::Word => return None,
+                Kind::Space => out.push(b' '),
+                Kind::Punct => out.push(b'#'),
+            }
         }
-        let mut words = Words::<String>::with_capacity(text.len());
-        words.read(
-            &chars,
-            |e| e.1,
-            |run, out| out.extend(run.iter().map(|e| e.0)),
-        );
-        words.finish()
+        rest = chars.as_str();
     }
 }
 
