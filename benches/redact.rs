@@ -216,7 +216,9 @@ fn guard(c: &mut Criterion) {
         })
         .collect();
     // English with typographic quotes: not ASCII, but no letter beyond it.
-    let typographic = prompt(Matches::Few).replace('(', "\u{201C}").replace(')', "\u{201D}");
+    let typographic = prompt(Matches::Few)
+        .replace('(', "\u{201C}")
+        .replace(')', "\u{201D}");
     let texts = [
         ("ascii", prompt(Matches::Few)),
         ("typographic", typographic),
