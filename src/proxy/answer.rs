@@ -271,9 +271,13 @@ async fn whole_answer(
         ctx.accounting.answered_by = Some(provider_format);
         ctx.accounting.whole = usage::from_value(provider_format, &value);
     }
-    let redacted = match ctx.redaction.policy.clone() {
+    // What goes out re-encoded: the translation, redacted in place, or the provider's own
+    // answer when redaction changed it; `None` sends the provider's bytes as they came.
+    // Redaction works on the value it is given (usage was read above), never on a copy.
+    let encode = match ctx.redaction.policy.clone() {
         Some(policy) if ctx.redaction.answer_active() => {
-            let mut v = translated.clone().unwrap_or_else(|| value.clone());
+            let was_translated = translated.is_some();
+            let mut v = translated.unwrap_or(value);
             let red = &mut ctx.redaction;
             let changed = crate::redact::redact_answer(
                 client,
@@ -288,11 +292,11 @@ async fn whole_answer(
                     b.entity
                 ))
             })?;
-            changed.then_some(v)
+            (changed || was_translated).then_some(v)
         }
-        _ => None,
+        _ => translated,
     };
-    let translated = match redacted.or(translated) {
+    let translated = match encode {
         Some(v) => {
             Bytes::from(serde_json::to_vec(&v).map_err(|e| GatewayError::Internal(e.to_string()))?)
         }
