@@ -104,6 +104,26 @@ async fn contract(b: &dyn Backend, tag: &str) {
         admitted(&v),
         "the correction to 50 tokens makes room: {v:?}"
     );
+    // A correction finds its own entry among others admitted before and after it.
+    let mut t = scope(&format!("key:{tag}-tpm-many"));
+    t.tokens = Some(100);
+    let middle = ask("m2", 30, 0, vec![t.clone()]);
+    for a in [
+        &ask("m1", 30, 0, vec![t.clone()]),
+        &middle,
+        &ask("m3", 30, 0, vec![t.clone()]),
+    ] {
+        assert!(admitted(&b.admit(a).await.unwrap()));
+    }
+    b.settle(&middle, &used(0, 0)).await.unwrap();
+    assert!(admitted(
+        &b.admit(&ask("m4", 40, 0, vec![t.clone()])).await.unwrap()
+    ));
+    assert_eq!(
+        refused_by(&b.admit(&ask("m5", 1, 0, vec![t.clone()])).await.unwrap()),
+        Some(Limit::Tpm),
+        "m1, m3 and m4 hold the whole 100"
+    );
 
     // Concurrency: a lease per request in flight, released by settling.
     let mut c = scope(&format!("key:{tag}-cc"));
@@ -118,6 +138,12 @@ async fn contract(b: &dyn Backend, tag: &str) {
     assert!(admitted(
         &b.admit(&ask("c3", 0, 0, vec![c.clone()])).await.unwrap()
     ));
+    // Settling the same request again releases nothing: c3 still holds the only lease.
+    b.settle(&first, &Outcome::default()).await.unwrap();
+    assert_eq!(
+        refused_by(&b.admit(&ask("c4", 0, 0, vec![c.clone()])).await.unwrap()),
+        Some(Limit::Concurrent)
+    );
 
     // Budgets: reservations count against what is left; settling turns them into spend.
     let mut m = scope(&format!("key:{tag}-bud"));

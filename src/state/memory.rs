@@ -7,7 +7,11 @@ use super::{Ask, Backend, Figures, Limit, Outcome, Remaining, StateError, Verdic
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora_memory_cache::MemoryCache;
-use std::collections::{HashMap, VecDeque};
+// Fx hashing: every key here is Tollgate's own (scope ids from the configuration, request ids
+// it generated), so the SipHash default's defence against chosen colliding keys buys nothing,
+// and its cost showed in the request path's profile (load-tests/RESULTS.md, session 12).
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -30,23 +34,37 @@ struct Inner {
     windows: HashMap<String, Window>,
     in_flight: HashMap<String, u64>,
     /// By (scope id, period).
-    periods: HashMap<(String, String), Period>,
+    periods: HashMap<(String, String), Figures>,
+    /// Requests admitted and not yet settled, by request id: the ticket of their window
+    /// entries. Settling releases leases and reservations only of a request found here, so
+    /// a request is released at most once.
+    open: HashMap<String, u64>,
+    /// The next ticket; tickets grow with time, so each window's log is ordered by them.
+    next_ticket: u64,
+}
+
+/// One admitted request in a sliding window.
+struct Logged {
+    at_ms: u64,
+    ticket: u64,
+    tokens: u64,
 }
 
 /// A sliding window's log: each admitted request with its time and tokens, oldest first.
+/// 24 bytes an entry: a window holds every request it admitted in the last `window_ms`.
 #[derive(Default)]
 struct Window {
-    log: VecDeque<(u64, String, u64)>,
+    log: VecDeque<Logged>,
     tokens: u64,
 }
 
 impl Window {
     fn expire(&mut self, now: u64, window_ms: u64) {
-        while let Some((at, _, t)) = self.log.front() {
-            if at + window_ms > now {
+        while let Some(e) = self.log.front() {
+            if e.at_ms + window_ms > now {
                 break;
             }
-            self.tokens = self.tokens.saturating_sub(*t);
+            self.tokens = self.tokens.saturating_sub(e.tokens);
             self.log.pop_front();
         }
     }
@@ -55,15 +73,19 @@ impl Window {
     fn wait(&self, now: u64, window_ms: u64) -> u64 {
         self.log
             .front()
-            .map_or(window_ms, |(at, _, _)| (at + window_ms).saturating_sub(now))
+            .map_or(window_ms, |e| (e.at_ms + window_ms).saturating_sub(now))
     }
-}
 
-#[derive(Default)]
-struct Period {
-    figures: Figures,
-    /// Reservations of requests in flight, by request id.
-    reservations: HashMap<String, i64>,
+    /// Replace the tokens of the entry with `ticket` by what the request really used; an
+    /// entry that already left the window needs no correction. A binary search: the log is
+    /// ordered by ticket, and may hold every request of the last minute.
+    fn correct(&mut self, ticket: u64, tokens: u64) {
+        let i = self.log.partition_point(|e| e.ticket < ticket);
+        if let Some(e) = self.log.get_mut(i).filter(|e| e.ticket == ticket) {
+            self.tokens = self.tokens - e.tokens + tokens;
+            e.tokens = tokens;
+        }
+    }
 }
 
 impl Memory {
@@ -135,7 +157,7 @@ impl Backend for Memory {
                     .periods
                     .entry((s.id.clone(), s.period.clone()))
                     .or_default();
-                let (spent, reserved) = (p.figures.spent_nanos, p.figures.reserved_nanos);
+                let (spent, reserved) = (p.spent_nanos, p.reserved_nanos);
                 if spent >= budget || spent + reserved + ask.cost_nanos > budget {
                     return Ok(Verdict::Refused {
                         scope: i,
@@ -148,62 +170,72 @@ impl Backend for Memory {
             remaining.push(left);
         }
         // Every scope admits it: take it into each.
+        let ticket = inner.next_ticket;
+        inner.next_ticket += 1;
+        let mut took = false;
         for s in &ask.scopes {
             if s.has_window() {
                 let w = inner.windows.entry(s.id.clone()).or_default();
-                w.log.push_back((now, ask.request_id.clone(), ask.tokens));
+                w.log.push_back(Logged {
+                    at_ms: now,
+                    ticket,
+                    tokens: ask.tokens,
+                });
                 w.tokens += ask.tokens;
+                took = true;
             }
             if s.max_concurrent.is_some() {
                 *inner.in_flight.entry(s.id.clone()).or_default() += 1;
+                took = true;
             }
             if s.budget_nanos.is_some() {
                 let p = inner
                     .periods
                     .entry((s.id.clone(), s.period.clone()))
                     .or_default();
-                p.figures.reserved_nanos += ask.cost_nanos;
-                p.reservations
-                    .insert(ask.request_id.clone(), ask.cost_nanos);
+                p.reserved_nanos += ask.cost_nanos;
+                took = true;
             }
+        }
+        if took {
+            inner.open.insert(ask.request_id.clone(), ticket);
         }
         Ok(Verdict::Admitted(remaining))
     }
 
     async fn settle(&self, ask: &Ask, outcome: &Outcome) -> Result<Vec<Option<i64>>, StateError> {
         let mut inner = self.lock()?;
+        // `None`: never admitted (a scope without limits only records usage), or released.
+        let ticket = inner.open.remove(&ask.request_id);
         let mut left = Vec::with_capacity(ask.scopes.len());
         for s in &ask.scopes {
-            if s.has_window() {
-                if let Some(w) = inner.windows.get_mut(&s.id) {
-                    // Recent entries are at the back; an expired one needs no correction.
-                    if let Some(e) = w.log.iter_mut().rev().find(|e| e.1 == ask.request_id) {
-                        w.tokens = w.tokens - e.2 + outcome.tokens;
-                        e.2 = outcome.tokens;
+            if let Some(ticket) = ticket {
+                if s.has_window() {
+                    if let Some(w) = inner.windows.get_mut(&s.id) {
+                        w.correct(ticket, outcome.tokens);
+                    }
+                }
+                if s.max_concurrent.is_some() {
+                    if let Some(n) = inner.in_flight.get_mut(&s.id) {
+                        *n = n.saturating_sub(1);
                     }
                 }
             }
-            if s.max_concurrent.is_some() {
-                if let Some(n) = inner.in_flight.get_mut(&s.id) {
-                    *n = n.saturating_sub(1);
-                }
-            }
-            let p = inner
+            let f = inner
                 .periods
                 .entry((s.id.clone(), s.period.clone()))
                 .or_default();
-            if let Some(r) = p.reservations.remove(&ask.request_id) {
-                p.figures.reserved_nanos -= r;
+            if ticket.is_some() && s.budget_nanos.is_some() {
+                f.reserved_nanos -= ask.cost_nanos;
             }
             if outcome.counted {
-                let f = &mut p.figures;
                 f.requests += 1;
                 f.input_tokens += outcome.input_tokens;
                 f.cached_input_tokens += outcome.cached_input_tokens;
                 f.output_tokens += outcome.output_tokens;
                 f.spent_nanos += outcome.cost_nanos;
             }
-            let f = p.figures;
+            let f = *f;
             left.push(s.budget_nanos.map(|b| b - f.spent_nanos - f.reserved_nanos));
         }
         Ok(left)
@@ -214,7 +246,7 @@ impl Backend for Memory {
         Ok(inner
             .periods
             .get(&(scope_id.to_string(), period.to_string()))
-            .map(|p| p.figures)
+            .copied()
             .unwrap_or_default())
     }
 
