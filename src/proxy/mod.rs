@@ -290,9 +290,9 @@ fn status_label(status: u16) -> &'static str {
 }
 
 /// A request id unique within the process and unlikely to repeat across processes:
-/// a per-process random prefix and a counter.
+/// a per-process random prefix and a counter (`tg-` 12 hex digits `-` 8 or more).
 fn new_request_id() -> String {
-    static PREFIX: once_cell::sync::Lazy<u64> = once_cell::sync::Lazy::new(|| {
+    static PREFIX: once_cell::sync::Lazy<String> = once_cell::sync::Lazy::new(|| {
         use std::hash::{BuildHasher, Hasher};
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u128(
@@ -301,12 +301,25 @@ fn new_request_id() -> String {
                 .map(|d| d.as_nanos())
                 .unwrap_or(0),
         );
-        h.finish()
+        format!("tg-{:012x}-", h.finish() & 0xffff_ffff_ffff)
     });
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "tg-{:012x}-{:08x}",
-        *PREFIX & 0xffff_ffff_ffff,
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    let mut id = String::with_capacity(PREFIX.len() + 16);
+    id.push_str(&PREFIX);
+    crate::digits::push_hex(&mut id, COUNTER.fetch_add(1, Ordering::Relaxed), 8);
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_share_the_process_prefix_and_never_repeat() {
+        let (a, b) = (new_request_id(), new_request_id());
+        let shape = regex::Regex::new("^tg-[0-9a-f]{12}-[0-9a-f]{8,}$").unwrap();
+        assert!(shape.is_match(&a) && shape.is_match(&b), "{a} {b}");
+        assert_eq!(a[..16], b[..16]);
+        assert_ne!(a, b);
+    }
 }

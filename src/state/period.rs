@@ -3,6 +3,7 @@
 //! well-known algorithm), so no date crate is needed.
 
 use crate::config::Period;
+use crate::digits::push_decimal;
 
 /// The period containing `unix_s`: its id (`2026-11-22`, `2026-W47`, `2026-11`, `total`) and
 /// its end in Unix seconds (`None` for `total`, which never ends).
@@ -12,10 +13,7 @@ pub fn current(period: Period, unix_s: u64) -> (String, Option<u64>) {
         Period::Total => ("total".into(), None),
         Period::Daily => {
             let (y, m, d) = civil_from_days(days);
-            (
-                format!("{y:04}-{m:02}-{d:02}"),
-                Some((days as u64 + 1) * 86_400),
-            )
+            (date(y, m, Some(d)), Some((days as u64 + 1) * 86_400))
         }
         Period::Weekly => {
             // 1970-01-01 was a Thursday: weekday 0 = Monday.
@@ -25,16 +23,18 @@ pub fn current(period: Period, unix_s: u64) -> (String, Option<u64>) {
             let thursday = monday + 3;
             let (y, _, _) = civil_from_days(thursday);
             let week = (thursday - days_from_civil(y, 1, 1)) / 7 + 1;
-            (
-                format!("{y:04}-W{week:02}"),
-                Some((monday as u64 + 7) * 86_400),
-            )
+            let mut id = String::with_capacity(8);
+            push_decimal(&mut id, year(y), 4);
+            id.push_str("-W");
+            push_decimal(&mut id, week as u64, 2);
+            // In i64: the week of 1970-01-01 began on a Monday before the epoch.
+            (id, Some(((monday + 7) * 86_400) as u64))
         }
         Period::Monthly => {
             let (y, m, _) = civil_from_days(days);
             let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
             let end = days_from_civil(ny, nm, 1) as u64 * 86_400;
-            (format!("{y:04}-{m:02}"), Some(end))
+            (date(y, m, None), Some(end))
         }
     }
 }
@@ -44,13 +44,37 @@ pub fn rfc3339_ms(unix_ms: u64) -> String {
     let secs = unix_ms / 1000;
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     let t = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t / 3600,
-        t % 3600 / 60,
-        t % 60,
-        unix_ms % 1000
-    )
+    let mut s = date(y, m, Some(d));
+    s.reserve(14);
+    for (sep, n, width) in [
+        ('T', t / 3600, 2),
+        (':', t % 3600 / 60, 2),
+        (':', t % 60, 2),
+        ('.', unix_ms % 1000, 3),
+    ] {
+        s.push(sep);
+        push_decimal(&mut s, n, width);
+    }
+    s.push('Z');
+    s
+}
+
+/// `2026-11-22`, or `2026-11` without a day.
+fn date(y: i64, m: u32, d: Option<u32>) -> String {
+    let mut s = String::with_capacity(24);
+    push_decimal(&mut s, year(y), 4);
+    s.push('-');
+    push_decimal(&mut s, u64::from(m), 2);
+    if let Some(d) = d {
+        s.push('-');
+        push_decimal(&mut s, u64::from(d), 2);
+    }
+    s
+}
+
+/// Years here come from Unix times, which start in 1970.
+fn year(y: i64) -> u64 {
+    u64::try_from(y).unwrap_or(0)
 }
 
 /// (year, month 1-12, day 1-31) of a day count since 1970-01-01.
@@ -106,6 +130,37 @@ mod tests {
     fn timestamps_in_rfc3339() {
         assert_eq!(rfc3339_ms(1_795_336_200_123), "2026-11-22T08:30:00.123Z");
         assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn ids_and_timestamps_read_as_format_writes_them() {
+        // A spread of moments from 1970 to past the year 10000.
+        let mut ms: u64 = 0;
+        while ms < 300_000_000_000_000 {
+            let secs = ms / 1000;
+            let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+            let t = secs % 86_400;
+            let expected = format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+                t / 3600,
+                t % 3600 / 60,
+                t % 60,
+                ms % 1000
+            );
+            assert_eq!(rfc3339_ms(ms), expected);
+            assert_eq!(
+                current(Period::Daily, secs).0,
+                format!("{y:04}-{m:02}-{d:02}")
+            );
+            assert_eq!(current(Period::Monthly, secs).0, format!("{y:04}-{m:02}"));
+            let week = current(Period::Weekly, secs).0;
+            assert!(
+                week.len() >= 8 && week.as_bytes()[week.len() - 3] == b'W',
+                "{week}"
+            );
+            // About 90 days and a few hours: every month, weekday and clock digit comes up.
+            ms += 7_777_777_777;
+        }
     }
 
     #[test]
