@@ -517,7 +517,12 @@ async fn write_whole(
     let mut resp = respond::header(status, ctx).map_err(internal)?;
     let ct = content_type.unwrap_or_else(|| http::HeaderValue::from_static("application/json"));
     resp.insert_header(http::header::CONTENT_TYPE, ct)
-        .and_then(|_| resp.insert_header(http::header::CONTENT_LENGTH, body.len().to_string()))
+        .and_then(|_| {
+            resp.insert_header(
+                http::header::CONTENT_LENGTH,
+                http::HeaderValue::from(body.len()),
+            )
+        })
         .map_err(internal)?;
     if !(200..300).contains(&status) {
         ctx.upstream.error_code = Some("provider_error");

@@ -229,7 +229,10 @@ async fn write_stream(session: &mut Session, ctx: &RequestCtx, body: Bytes) -> p
     let mut resp = respond::header(200, ctx)?;
     resp.insert_header(http::header::CONTENT_TYPE, "text/event-stream")?;
     resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
-    resp.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
+    resp.insert_header(
+        http::header::CONTENT_LENGTH,
+        http::HeaderValue::from(body.len()),
+    )?;
     respond::write(session, resp, body).await
 }
 
