@@ -3,20 +3,22 @@
 # the user-space instructions the whole process executes (every thread, the audit writer's
 # included) while it serves N requests of a scenario, divided by N. Unlike CPU time on this
 # shared machine, where rounds minutes apart differ by 15-50%, the count repeats to within
-# 0.2%, so a change of 1% shows. It leaves out the kernel (syscalls, TCP) and counts each
+# about 3% (how many requests one wake-up serves still varies), and the mean of a few
+# interleaved rounds to about 1%. It leaves out the kernel (syscalls, TCP) and counts each
 # instruction alike (a cache miss costs nothing here, a `rep movsb` one count per byte run),
 # so it is for before/after on Tollgate's own code; requests/s stay `compare.sh`'s.
 #
 #   load-tests/run.sh                       # once: writes the configuration and request bodies
 #   load-tests/instructions.sh /tmp/old-target/release/tollgate target/release/tollgate
 #
-# Knobs: SCENARIOS ("small stream big"), N (requests counted, 1000), CONCURRENCY (4),
-# KEEP (a directory: each binary's callgrind profile is kept there, for callgrind_annotate).
+# Knobs: SCENARIOS ("small stream big"), ROUNDS (2), N (requests counted, 1000),
+# CONCURRENCY (4), KEEP (a directory: each binary's callgrind profile is kept there, for
+# callgrind_annotate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=load-tests/out
 [ $# -gt 0 ] || { echo "usage: $0 BINARY..." >&2; exit 2; }
-SCENARIOS=${SCENARIOS:-small stream big}; N=${N:-1000}; CONCURRENCY=${CONCURRENCY:-4}
+SCENARIOS=${SCENARIOS:-small stream big}; ROUNDS=${ROUNDS:-2}; N=${N:-1000}; CONCURRENCY=${CONCURRENCY:-4}
 for f in tollgate.yaml small.json stream.json big.json; do
   [ -f "$OUT/$f" ] || { echo "$OUT/$f is missing: run load-tests/run.sh once first" >&2; exit 1; }
 done
@@ -41,9 +43,10 @@ load() { # port scenario count
     || { echo "$2: not every request succeeded" >&2; return 1; }
 }
 
-echo "| scenario | binary | instructions per request |"
-echo "| --- | --- | --- |"
+echo "| scenario | round | binary | instructions per request |"
+echo "| --- | --- | --- | --- |"
 for scenario in $SCENARIOS; do
+ for round in $(seq 1 $ROUNDS); do
   for bin in "$@"; do
     port=$(free_port)
     sed -E -e "s/^( *listen: 127\.0\.0\.1:)[0-9]+/\1$port/" \
@@ -64,9 +67,11 @@ for scenario in $SCENARIOS; do
     # The dump is written by the process itself: wait for its totals line.
     for _ in $(seq 1 300); do grep -qs '^totals:' "$DIR"/cg.out.* && break; sleep 0.1; done
     total=$(grep -h '^totals:' "$DIR"/cg.out.* | head -1 | awk '{print $2}')
-    [ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$(ls "$DIR"/cg.out.* | head -1)" "$KEEP/$(echo "$bin" | tr / _)-$scenario.callgrind"
-    kill -INT $pid; wait $pid 2>/dev/null || true
-    python3 -c "print(f'| $scenario | \`$bin\` | {$total/$N:,.0f} |')"
+    [ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$(ls "$DIR"/cg.out.* | head -1)" "$KEEP/$(echo "$bin" | tr / _)-$scenario-$round.callgrind"
+    # The count is dumped: no shutdown to wait for (a graceful one takes seconds here).
+    kill -KILL $pid; wait $pid 2>/dev/null || true
+    python3 -c "print(f'| $scenario | $round | \`$bin\` | {$total/$N:,.0f} |')"
   done
+ done
 done
 rm -rf "$DIR"
