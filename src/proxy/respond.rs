@@ -15,7 +15,7 @@ use pingora_proxy::Session;
 /// A response head with the headers every answer carries.
 ///
 /// Built on `http`'s own parts and handed to Pingora whole. Pingora's `insert_header` parses
-/// every name again and copies each one it does not know (all the `x-` names here): 9% of the
+/// every name again and copies each one it does not know (all the `x-` names here): 5% of the
 /// small scenario's instructions went to building heads (load-tests/RESULTS.md, session 12).
 /// The head has no case map: every name Tollgate writes is lowercase already, so the bytes
 /// on the wire are the same, and the head (kept by the session for the whole answer) holds
