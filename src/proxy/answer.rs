@@ -296,7 +296,7 @@ async fn whole_answer(
         }
         _ => translated,
     };
-    let translated = match encode {
+    let sent = match encode {
         Some(v) => {
             Bytes::from(serde_json::to_vec(&v).map_err(|e| GatewayError::Internal(e.to_string()))?)
         }
@@ -304,10 +304,10 @@ async fn whole_answer(
     };
     release(connector, answer).await;
     if ctx.keeps_answer() {
-        ctx.upstream.answer = Some(translated.clone());
+        ctx.upstream.answer = Some(sent.clone());
     }
     let ct = http::HeaderValue::from_static("application/json");
-    write_whole(session, ctx, 200, Some(ct), translated).await
+    write_whole(session, ctx, 200, Some(ct), sent).await
 }
 
 /// A stream in another format: an SSE head of our own. `None`: the client left before it

@@ -261,3 +261,46 @@ impl Backend for Memory {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(tickets: &[u64]) -> Window {
+        let mut w = Window::default();
+        for &ticket in tickets {
+            w.log.push_back(Logged {
+                at_ms: ticket * 10,
+                ticket,
+                tokens: 5,
+            });
+            w.tokens += 5;
+        }
+        w
+    }
+
+    fn tokens(w: &Window) -> Vec<u64> {
+        w.log.iter().map(|e| e.tokens).collect()
+    }
+
+    #[test]
+    fn a_correction_changes_its_own_entry_and_the_sum() {
+        // Tickets skip numbers: other windows' requests took the ones in between.
+        let mut w = window(&[3, 7, 8, 12]);
+        w.correct(8, 1);
+        assert_eq!(tokens(&w), [5, 5, 1, 5]);
+        assert_eq!(w.tokens, 16);
+    }
+
+    #[test]
+    fn an_entry_that_left_the_window_or_never_was_corrects_nothing() {
+        let mut w = window(&[3, 7, 8, 12]);
+        w.expire(75, 0); // 3 and 7 leave
+        assert_eq!(w.log.front().map(|e| e.ticket), Some(8));
+        for gone in [3, 7, 10, 13] {
+            w.correct(gone, 100);
+        }
+        assert_eq!(tokens(&w), [5, 5]);
+        assert_eq!(w.tokens, 10);
+    }
+}
