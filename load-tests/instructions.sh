@@ -59,7 +59,7 @@ for scenario in $SCENARIOS; do
       "$bin" -c $OUT/instructions.yaml > $OUT/instructions.log 2>&1 &
     pid=$!; PIDS+=($pid)
     # Under valgrind the start takes seconds (the tokenizer's vocabulary, the regexes).
-    for _ in $(seq 1 600); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.2; done
+    wait_port $port 120
     load $port $scenario 200            # warm: pooled connections, lazily built state
     callgrind_control --zero $pid > /dev/null 2>&1
     load $port $scenario $N
@@ -68,7 +68,8 @@ for scenario in $SCENARIOS; do
     for _ in $(seq 1 300); do grep -qs '^totals:' "$DIR"/cg.out.* && break; sleep 0.1; done
     total=$(grep -h '^totals:' "$DIR"/cg.out.* | head -1 | awk '{print $2}')
     [ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$(ls "$DIR"/cg.out.* | head -1)" "$KEEP/$(echo "$bin" | tr / _)-$scenario-$round.callgrind"
-    # The count is dumped: no shutdown to wait for (a graceful one takes seconds here).
+    # The count is dumped, so no shutdown is waited for: under valgrind, SIGINT left
+    # Pingora's accept loop spinning for minutes, which skewed the next round.
     kill -KILL $pid; wait $pid 2>/dev/null || true
     python3 -c "print(f'| $scenario | $round | \`$bin\` | {$total/$N:,.0f} |')"
   done
