@@ -176,12 +176,13 @@ impl Sink {
 }
 
 fn write_loop(rx: Receiver<Message>, mut sink: Sink) {
+    let mut line = Vec::with_capacity(1024);
     loop {
         let mut dirty = false;
         loop {
             match rx.try_recv() {
                 Ok(Message::Record(r)) => {
-                    write_record(&mut sink, &r);
+                    write_record(&mut sink, &r, &mut line);
                     dirty = true;
                 }
                 Ok(Message::Flush(ack)) => {
@@ -211,15 +212,28 @@ fn write_loop(rx: Receiver<Message>, mut sink: Sink) {
     }
 }
 
-fn write_record(sink: &mut Sink, r: &Record) {
-    let w = sink.writer();
-    let written = serde_json::to_writer(&mut *w, r)
+/// One record as one line, serialised into `line` first (reused, keeping up to `LINE_KEPT`
+/// of capacity: a record with bodies can be large) and handed to the sink in one write. A
+/// record that fails to serialise writes nothing, and `serde_json`'s many small writes go to
+/// a `Vec` instead of through the sink's `dyn Write` (half of the writer's work per record).
+fn write_record(sink: &mut Sink, r: &Record, line: &mut Vec<u8>) {
+    line.clear();
+    let written = serde_json::to_writer(&mut *line, r)
         .map_err(std::io::Error::other)
-        .and_then(|()| w.write_all(b"\n"));
+        .and_then(|()| {
+            line.push(b'\n');
+            sink.writer().write_all(line)
+        });
     if let Err(e) = written {
         log::error!("audit log: cannot write a record: {e}");
     }
+    if line.capacity() > LINE_KEPT {
+        *line = Vec::with_capacity(1024);
+    }
 }
+
+/// The most capacity the writer's line buffer keeps between records.
+const LINE_KEPT: usize = 64 * 1024;
 
 fn flush_sink(sink: &mut Sink) {
     if let Err(e) = sink.writer().flush() {
