@@ -15,6 +15,7 @@ pub mod logging;
 pub mod metrics;
 pub mod mock_provider;
 pub mod net;
+pub mod plain_json;
 pub mod providers;
 pub mod proxy;
 pub mod redact;

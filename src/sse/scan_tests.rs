@@ -2,7 +2,7 @@
 //! answers are the same; and it answers for the events providers really send.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use super::{anthropic, openai, plain_run, STOPS};
+use super::{anthropic, openai};
 use crate::sse::test_support::{show_openai, texts, Rng, OPENAI};
 use crate::sse::view::{self, AnthropicEvent};
 
@@ -111,24 +111,4 @@ fn mutated_events_are_read_alike_or_left_to_serde_json() {
     // The mutations must not all break the events, or the test checks nothing.
     eprintln!("{fast} of {tried} read fast");
     assert!(fast > tried / 10, "{fast} of {tried} read fast");
-}
-
-/// The eight-bytes-at-a-time search finds what a byte-by-byte one finds.
-#[test]
-fn a_plain_run_ends_where_byte_by_byte_it_would() {
-    let mut rng = Rng(7);
-    let alphabet = [
-        b'a', b'"', b'\\', 0x00, 0x1f, 0x20, 0x7f, 0x80, 0xff, b'!', b'#', b'[', b']',
-    ];
-    for _ in 0..20_000 {
-        let len = rng.below(40);
-        let bytes: Vec<u8> = (0..len)
-            .map(|_| match rng.below(4) {
-                0 => alphabet[rng.below(alphabet.len())],
-                _ => b'a' + rng.below(26) as u8,
-            })
-            .collect();
-        let expected = bytes.iter().position(|&c| STOPS[usize::from(c)]);
-        assert_eq!(plain_run(&bytes), expected, "{bytes:?}");
-    }
 }

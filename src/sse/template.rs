@@ -121,7 +121,7 @@ impl Kept {
                 return None;
             }
             at += run.len();
-            let (end, escaped) = scan::string_at(data, at)?;
+            let (end, escaped) = crate::plain_json::string_at(data, at)?;
             *slot = (at, end, escaped);
             (kept_at, at) = (hole.end, end);
         }
@@ -138,7 +138,7 @@ impl Kept {
                     tool: t.tool,
                     json: t.json,
                     raw,
-                    text: scan::decode(raw, escaped)?,
+                    text: crate::plain_json::decode(raw, escaped)?,
                 });
             }
             choices.push(OpenAiChoice {
