@@ -2,6 +2,7 @@
 //! `server` (how the process is assembled).
 
 pub mod admin;
+pub mod answer_view;
 pub mod audit;
 pub mod auth;
 pub mod cache;

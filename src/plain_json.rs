@@ -1,6 +1,6 @@
 //! A one-pass reader of the plain subset of JSON that providers write, with where each value
-//! lies in the text: the fast reading of stream events (`sse::scan`). No serde machinery, no
-//! tree.
+//! lies in the text: the fast reading of stream events (`sse::scan`) and of whole answers
+//! (`answer_view`). No serde machinery, no tree.
 //!
 //! The subset: keys without escapes; strings without raw control characters or `\u`
 //! surrogates; nesting at most `MAX_DEPTH` deep. Every reader returns `None` for anything
@@ -218,6 +218,14 @@ impl<'a> Cursor<'a> {
             b'n' => self.word("null"),
             _ => self.number().map(drop),
         }
+    }
+
+    /// Skips one value as `skip` does, `depth` deep, and gives it as written.
+    pub(crate) fn value_raw(&mut self, depth: usize) -> Option<&'a str> {
+        self.peek()?;
+        let start = self.at;
+        self.skip(depth)?;
+        self.s.get(start..self.at)
     }
 
     pub(crate) fn word(&mut self, word: &str) -> Option<()> {

@@ -96,8 +96,18 @@ async fn the_provider_receives_the_redacted_request_and_the_client_its_own_value
         r#"tollgate_redactions_total{action="mask",direction="request",entity="credit_card"} 1"#,
         r#"tollgate_redactions_total{action="mask",direction="request",entity="employee_id"} 1"#,
     ];
+    // The redacted whole answer's usage is the provider's own, read beside the redaction.
+    let provider_output = |m: &str| {
+        m.lines().any(|l| {
+            l.starts_with("tollgate_tokens_total{")
+                && l.contains(r#"key="test""#)
+                && l.contains(r#"direction="output""#)
+                && l.contains(r#"source="provider""#)
+                && l.rsplit(' ').next().and_then(|n| n.parse::<f64>().ok()) > Some(0.0)
+        })
+    };
     let metrics = gw
-        .metrics_when(|m| lines.iter().all(|line| m.contains(line)))
+        .metrics_when(|m| lines.iter().all(|line| m.contains(line)) && provider_output(m))
         .await;
     assert!(!metrics.contains("jane.doe"), "values never reach metrics");
 }

@@ -398,6 +398,53 @@ async fn admin_usage_needs_the_token_and_names_a_known_scope() {
     );
 }
 
+/// A whole answer the gateway reads before sending (redacted, or translated) and that reports
+/// no usage is billed by its text, as one passed through is: not as 0 output tokens.
+#[tokio::test]
+async fn a_whole_answer_read_by_the_gateway_without_usage_is_estimated() {
+    let body = r#"{"id":"c","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"Hello there, friend"},"finish_reason":"stop"}]}"#;
+    let raw = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let addr = raw_upstream(raw.into_bytes(), false).await;
+    let yaml = format!(
+        "providers:\n  - {{ name: oa, type: openai_compatible, base_url: 'http://{addr}/v1', api_key: {PROVIDER_KEY} }}\nmodels:\n  - {{ name: m-oa, targets: [{{ provider: oa, model: gpt-4o }}] }}\nkeys:\n  - {{ name: test, key: {KEY} }}\nredaction:\n  default_policy: default\n  policies:\n    default:\n      response: {{ email: mask }}\n"
+    );
+    let gw = Gateway::start(&yaml).await;
+    // Redacted in the OpenAI shape, then translated into Anthropic's.
+    let openai = post_chat(&gw, KEY, &chat_body("m-oa", false, "Say hello to a friend"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(openai.contains("Hello there, friend"), "{openai}");
+    let anthropic = reqwest::Client::new()
+        .post(gw.url("/v1/messages"))
+        .header("x-api-key", KEY)
+        .json(&json!({ "model": "m-oa", "max_tokens": 50,
+            "messages": [{ "role": "user", "content": "Say hello to a friend" }] }))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(anthropic.contains("Hello there, friend"), "{anthropic}");
+    let u = settled(&gw, 2).await;
+    // "Hello there, friend" is 4 tokens in o200k_base, twice.
+    assert_eq!(u["output_tokens"].as_u64(), Some(8), "{u}");
+    let m = gw.metrics_text().await;
+    assert_eq!(
+        metric(
+            &m,
+            "tollgate_tokens_total",
+            &[("direction", "output"), ("source", "estimate")]
+        ),
+        8.0
+    );
+}
+
 #[tokio::test]
 async fn a_broken_anthropic_stream_is_not_billed_at_its_placeholder_count() {
     // message_start reports output_tokens 1 as a placeholder; the stream then breaks.

@@ -28,7 +28,7 @@ use tokio::time::timeout;
 /// Error bodies are read whole (to scrub and translate them); more than this is cut.
 const MAX_ERROR_BODY: usize = 1024 * 1024;
 /// A whole answer to translate is read into memory; past this it is refused (502).
-const MAX_TRANSLATED_BODY: usize = 64 * 1024 * 1024;
+pub(super) const MAX_TRANSLATED_BODY: usize = 64 * 1024 * 1024;
 
 /// What the answer's head said, as the forwarding paths need it.
 struct Head {
@@ -110,7 +110,7 @@ pub async fn forward(
     if (translating || redacting) && !head.is_sse {
         // Billed only once translated: it may still fail (and another target be tried).
         let model = ctx.upstream.upstream_model.clone().unwrap_or_default();
-        return Box::pin(whole_answer(
+        return Box::pin(super::whole::answer(
             connector, session, ctx, answer, client, &model,
         ))
         .await;
@@ -240,74 +240,6 @@ fn stream_redactor(ctx: &mut RequestCtx, client: ApiFormat) -> Option<SseRedacto
     let span = policy.max_span_chars();
     let placeholders = std::mem::take(&mut ctx.redaction.placeholders);
     Some(SseRedactor::new(client, policy, placeholders, span))
-}
-
-/// A whole answer that must be read before it is sent: translated into the client's format,
-/// redacted, or both; then answered with its length.
-async fn whole_answer(
-    connector: &Connector,
-    session: &mut Session,
-    ctx: &mut RequestCtx,
-    mut answer: Answer,
-    client: ApiFormat,
-    model: &str,
-) -> Result<(), GatewayError> {
-    let waiting = std::time::Instant::now();
-    let body = read_all(&mut answer, MAX_TRANSLATED_BODY, false).await;
-    ctx.upstream.waited += waiting.elapsed();
-    let body = body
-        .map_err(|m| GatewayError::Upstream(format!("provider {}: {m}", answer.provider.name)))?;
-    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-        GatewayError::Upstream(format!(
-            "provider {} sent invalid JSON: {e}",
-            answer.provider.name
-        ))
-    })?;
-    let provider_format = answer.provider.format();
-    let translated =
-        dispatch::response(client, provider_format, &value, model).map_err(translate_error)?;
-    // The provider answered: billed from here, even if redaction refuses to pass it on.
-    if ctx.accounting.enabled {
-        ctx.accounting.answered_by = Some(provider_format);
-        ctx.accounting.whole = usage::from_value(provider_format, &value);
-    }
-    // What goes out re-encoded: the translation, redacted in place, or the provider's own
-    // answer when redaction changed it; `None` sends the provider's bytes as they came.
-    // Redaction works on the value it is given (usage was read above), never on a copy.
-    let encode = match ctx.redaction.policy.clone() {
-        Some(policy) if ctx.redaction.answer_active() => {
-            let was_translated = translated.is_some();
-            let mut v = translated.unwrap_or(value);
-            let red = &mut ctx.redaction;
-            let changed = crate::redact::redact_answer(
-                client,
-                &policy,
-                &mut v,
-                &red.placeholders,
-                &mut red.counts,
-            )
-            .map_err(|b| {
-                GatewayError::ContentBlocked(format!(
-                    "the answer contained content the redaction policy blocks ({})",
-                    b.entity
-                ))
-            })?;
-            (changed || was_translated).then_some(v)
-        }
-        _ => translated,
-    };
-    let sent = match encode {
-        Some(v) => {
-            Bytes::from(serde_json::to_vec(&v).map_err(|e| GatewayError::Internal(e.to_string()))?)
-        }
-        None => body,
-    };
-    release(connector, answer).await;
-    if ctx.keeps_answer() {
-        ctx.upstream.answer = Some(sent.clone());
-    }
-    let ct = http::HeaderValue::from_static("application/json");
-    write_whole(session, ctx, 200, Some(ct), sent).await
 }
 
 /// A stream in another format: an SSE head of our own. `None`: the client left before it
@@ -442,7 +374,7 @@ async fn pump(
 /// Hands the upstream connection back to the pool, the answer read to its end. Boxed, like
 /// the connect future in `exchange::attempt`: Pingora's release future is about 3 KiB, and
 /// inline it would size every future above this one for the whole of a stream.
-async fn release(connector: &Connector, answer: Answer) {
+pub(super) async fn release(connector: &Connector, answer: Answer) {
     Box::pin(connector.release_http_session(*answer.session, &*answer.peer, Some(POOL_IDLE))).await;
 }
 
@@ -507,7 +439,7 @@ fn broken_stream<'a>(
     })
 }
 
-async fn write_whole(
+pub(super) async fn write_whole(
     session: &mut Session,
     ctx: &mut RequestCtx,
     status: u16,
@@ -538,7 +470,11 @@ async fn write_whole(
 
 /// Read the rest of the body, up to `max` bytes. `truncate`: keep the first `max` bytes of a
 /// longer body; otherwise a longer body is an error.
-async fn read_all(answer: &mut Answer, max: usize, truncate: bool) -> Result<Bytes, String> {
+pub(super) async fn read_all(
+    answer: &mut Answer,
+    max: usize,
+    truncate: bool,
+) -> Result<Bytes, String> {
     let mut body = BytesMut::new();
     loop {
         match timeout(answer.idle, answer.session.read_response_body()).await {

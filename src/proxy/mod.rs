@@ -19,6 +19,7 @@ mod respond;
 mod screen;
 mod semantic;
 mod settle;
+mod whole;
 
 pub use answer::scrub;
 pub use context::{RequestCtx, Route};

@@ -9,6 +9,8 @@ use super::counts::Counts;
 use super::placeholders::Placeholders;
 use super::policy::{Blocked, CompiledPolicy, Direction};
 use super::request::{arguments_mut, content_mut, TextRole, VisitMut};
+use crate::answer_view::OpenAiAnswer;
+use crate::sse::view::Splice;
 use crate::translate::ApiFormat;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -22,35 +24,108 @@ pub fn redact_answer(
     placeholders: &Placeholders,
     counts: &mut Counts,
 ) -> Result<bool, Blocked> {
-    let active = policy.is_active(Direction::Response);
-    if !active && placeholders.is_empty() {
+    let Some(mut text) = AnswerText::new(policy, placeholders) else {
         return Ok(false);
-    }
-    // Response-side actions never assign placeholders; this one stays empty.
-    let mut unused = Placeholders::default();
-    let mut visit = |_: TextRole, s: &mut String, json: bool| -> Result<bool, Blocked> {
-        let redacted = if active {
-            policy.redact_mode(Direction::Response, s, json, &mut unused, counts)?
+    };
+    walk_answer(format, body, &mut |_, s, json| {
+        text.in_place(s, json, counts)
+    })
+}
+
+/// As [`redact_answer`], on an OpenAI answer read by `answer_view` from `body`: the changed
+/// texts are spliced into `body`, the rest of it goes out as it came. `Ok(None)`: nothing
+/// changed.
+pub fn redact_openai_view(
+    policy: &CompiledPolicy,
+    body: &str,
+    answer: &OpenAiAnswer<'_>,
+    placeholders: &Placeholders,
+    counts: &mut Counts,
+) -> Result<Option<String>, Blocked> {
+    let Some(mut text) = AnswerText::new(policy, placeholders) else {
+        return Ok(None);
+    };
+    let mut splice = Splice::default();
+    for t in &answer.texts {
+        let new = if t.json {
+            // Tool arguments: their string values, as the tree reading redacts them.
+            let mut args = t.text.clone().into_owned();
+            let mut visit = |_, s: &mut String, json| text.in_place(s, json, counts);
+            arguments_mut(TextRole::Assistant, &mut args, &mut visit)?.then_some(args)
         } else {
-            Cow::Borrowed(s.as_str())
+            text.redact(&t.text, false, counts)?
+        };
+        if let Some(new) = new {
+            splice.set(body, t.raw, &new);
+        }
+    }
+    Ok((!splice.is_empty()).then(|| splice.apply(body)))
+}
+
+/// One answer text's redaction: the response side of the policy (when active), then the
+/// request's placeholders put back.
+struct AnswerText<'p> {
+    policy: &'p CompiledPolicy,
+    active: bool,
+    placeholders: &'p Placeholders,
+    /// Response-side actions never assign placeholders; this one stays empty.
+    unused: Placeholders,
+}
+
+impl<'p> AnswerText<'p> {
+    /// `None` when there is nothing to do to any text.
+    fn new(policy: &'p CompiledPolicy, placeholders: &'p Placeholders) -> Option<Self> {
+        let active = policy.is_active(Direction::Response);
+        (active || !placeholders.is_empty()).then(|| AnswerText {
+            policy,
+            active,
+            placeholders,
+            unused: Placeholders::default(),
+        })
+    }
+
+    /// The text `s` redacted and restored; `None` when it stays as it is.
+    fn redact(
+        &mut self,
+        s: &str,
+        json: bool,
+        counts: &mut Counts,
+    ) -> Result<Option<String>, Blocked> {
+        let redacted = if self.active {
+            self.policy
+                .redact_mode(Direction::Response, s, json, &mut self.unused, counts)?
+        } else {
+            Cow::Borrowed(s)
         };
         let restored = if json {
-            placeholders.restore_json(&redacted)
+            self.placeholders.restore_json(&redacted)
         } else {
-            placeholders.restore(&redacted)
+            self.placeholders.restore(&redacted)
         };
         let restored = match restored {
             Cow::Owned(o) => Some(o),
             Cow::Borrowed(_) => None,
         };
-        let new = match (restored, redacted) {
-            (Some(o), _) | (None, Cow::Owned(o)) => o,
-            (None, Cow::Borrowed(_)) => return Ok(false),
-        };
-        *s = new;
-        Ok(true)
-    };
-    walk_answer(format, body, &mut visit)
+        Ok(match (restored, redacted) {
+            (Some(o), _) | (None, Cow::Owned(o)) => Some(o),
+            (None, Cow::Borrowed(_)) => None,
+        })
+    }
+
+    /// As `redact`, replacing `s`; `Ok(true)` when it changed.
+    fn in_place(
+        &mut self,
+        s: &mut String,
+        json: bool,
+        counts: &mut Counts,
+    ) -> Result<bool, Blocked> {
+        let new = self.redact(s, json, counts)?;
+        let changed = new.is_some();
+        if let Some(new) = new {
+            *s = new;
+        }
+        Ok(changed)
+    }
 }
 
 fn walk_answer(format: ApiFormat, body: &mut Value, f: &mut VisitMut<'_>) -> Result<bool, Blocked> {

@@ -57,4 +57,4 @@ mod sse_tests;
 #[cfg(test)]
 mod stream_tests;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;

@@ -276,6 +276,21 @@ pub fn from_value(format: ApiFormat, answer: &serde_json::Value) -> Option<Usage
     .and_then(non_empty)
 }
 
+/// Usage from a whole OpenAI answer's `usage` field as written (`answer_view`): the same as
+/// [`from_value`] on the answer it came from.
+pub fn from_openai_usage(raw: &str) -> Option<Usage> {
+    let counts = match serde_json::from_str::<Option<OpenAiCounts>>(raw) {
+        Ok(counts) => counts,
+        // A repeated key, which the targeted struct refuses: read as the tree reads it, the
+        // last one winning.
+        Err(_) => {
+            let value: serde_json::Value = serde_json::from_str(raw).ok()?;
+            Option::<OpenAiCounts>::deserialize(&value).ok()?
+        }
+    };
+    non_empty(counts?.usage())
+}
+
 fn gemini_merged(parts: Vec<WithUsageMetadata>) -> Option<Usage> {
     let mut acc: Option<GeminiCounts> = None;
     for c in parts.into_iter().filter_map(|p| p.usage) {

@@ -26,7 +26,7 @@ mod stream_tests;
 #[cfg(test)]
 mod tokenizer_tests;
 
-pub use extract::{from_answer, from_value};
+pub use extract::{from_answer, from_openai_usage, from_value};
 pub use prices::{builtin_price, Price, BUILTIN_PRICES, PRICES_AS_OF};
 pub use prompt::estimate_prompt;
 pub use stream::StreamUsage;
