@@ -4,12 +4,14 @@
 //! - `extract`: the usage of a whole (non-streamed) answer, per provider format.
 //! - `stream`: [`StreamUsage`], which follows a provider stream event by event.
 //! - `tokenizer`: [`count_tokens`], the tiktoken fallback, loaded once per process.
-//! - `pretokenize`: tiktoken's cut of text into pieces, with the `regex` crate.
+//! - `pretokenize`: tiktoken's cut of text into pieces, with the `regex` crate;
+//!   `ascii_pieces`: the same cut written out by hand for ASCII text.
 //! - `prompt`: [`estimate_prompt`], the prompt tokens of a request body before it is sent.
 //! - `prices`: the built-in price table and [`Price::cost`].
 //!
 //! How each provider's counts map onto [`Usage`], and how estimates work: `docs/usage.md`.
 
+mod ascii_pieces;
 mod extract;
 mod pretokenize;
 mod prices;
@@ -17,6 +19,8 @@ mod prompt;
 mod stream;
 mod tokenizer;
 
+#[cfg(test)]
+mod ascii_pieces_tests;
 #[cfg(test)]
 mod extract_tests;
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! a backtracking engine does, so the pieces are tiktoken's (`tokenizer_tests` checks this
 //! against tiktoken itself). The `regex` crate also runs in linear time on any input.
 
+use super::ascii_pieces::match_end;
 use regex::Regex;
 
 /// `cl100k_base`'s pattern as tiktoken-rs writes it, possessive quantifiers made plain (they
@@ -34,18 +35,53 @@ pub const O200K: &str = concat!(
     r"|\s+",
 );
 
-/// The pieces of `text` under `pattern` (one of the above, compiled), in order; together
-/// they are `text`.
-pub fn pieces<'t>(pattern: &'t Regex, text: &'t str) -> impl Iterator<Item = &'t str> + 't {
-    let mut at = 0;
-    std::iter::from_fn(move || {
-        let found = pattern.find_at(text, at)?;
-        let end = lookahead_end(text, found.start(), found.end());
-        // Every character matches some alternative, so pieces are contiguous; `max` keeps
-        // the walk moving even if a pattern were given that matched empty.
-        at = end.max(found.start() + 1).min(text.len());
-        text.get(found.start()..end)
-    })
+/// One of the two patterns above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pattern {
+    Cl100k,
+    O200k,
+}
+
+impl Pattern {
+    /// The regular expression.
+    pub fn source(self) -> &'static str {
+        match self {
+            Pattern::Cl100k => CL100K,
+            Pattern::O200k => O200K,
+        }
+    }
+}
+
+/// A pattern, compiled: ASCII text is cut by hand (`ascii_pieces`), any other by the regex.
+pub struct Cutter {
+    pattern: Pattern,
+    regex: Regex,
+}
+
+impl Cutter {
+    pub fn new(pattern: Pattern) -> Option<Cutter> {
+        let regex = Regex::new(pattern.source()).ok()?;
+        Some(Cutter { pattern, regex })
+    }
+
+    /// The pieces of `text`, in order; together they are `text`.
+    pub fn pieces<'t>(&'t self, text: &'t str) -> impl Iterator<Item = &'t str> + 't {
+        let ascii = text.is_ascii();
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            let (start, end) = if ascii {
+                (at, match_end(self.pattern, text.as_bytes(), at)?)
+            } else {
+                let found = self.regex.find_at(text, at)?;
+                (found.start(), found.end())
+            };
+            let end = lookahead_end(text, start, end);
+            // Every character matches some alternative, so pieces are contiguous; `max`
+            // keeps the walk moving even if a pattern matched empty.
+            at = end.max(start + 1).min(text.len());
+            text.get(start..end)
+        })
+    }
 }
 
 /// Where tiktoken's `\s+(?!\S)` would have ended the match `text[start..end]`. Only the
@@ -69,30 +105,33 @@ fn lookahead_end(text: &str, start: usize, end: usize) -> usize {
 mod tests {
     use super::*;
 
-    fn cut(pattern: &str, text: &str) -> Vec<String> {
-        let re = Regex::new(pattern).unwrap();
-        pieces(&re, text).map(str::to_string).collect()
+    fn cut(pattern: Pattern, text: &str) -> Vec<String> {
+        let cutter = Cutter::new(pattern).unwrap();
+        cutter.pieces(text).map(str::to_string).collect()
     }
 
     #[test]
     fn a_space_run_before_a_word_leaves_its_last_space_to_the_word() {
-        assert_eq!(cut(CL100K, "a   b"), ["a", "  ", " b"]);
-        assert_eq!(cut(O200K, "a   b"), ["a", "  ", " b"]);
+        assert_eq!(cut(Pattern::Cl100k, "a   b"), ["a", "  ", " b"]);
+        assert_eq!(cut(Pattern::O200k, "a   b"), ["a", "  ", " b"]);
         // One space: it goes with the word as usual.
-        assert_eq!(cut(CL100K, "a b"), ["a", " b"]);
+        assert_eq!(cut(Pattern::Cl100k, "a b"), ["a", " b"]);
         // Before a digit the last space stands alone (no alternative joins it to digits).
-        assert_eq!(cut(CL100K, "a   7"), ["a", "  ", " ", "7"]);
+        assert_eq!(cut(Pattern::Cl100k, "a   7"), ["a", "  ", " ", "7"]);
         // At the end of the text the whole run is one piece.
-        assert_eq!(cut(CL100K, "a   "), ["a", "   "]);
-        assert_eq!(cut(O200K, "a   "), ["a", "   "]);
+        assert_eq!(cut(Pattern::Cl100k, "a   "), ["a", "   "]);
+        assert_eq!(cut(Pattern::O200k, "a   "), ["a", "   "]);
     }
 
     #[test]
     fn line_breaks_end_their_whitespace_runs() {
-        assert_eq!(cut(CL100K, "a \n\n  b"), ["a", " \n\n", " ", " b"]);
-        assert_eq!(cut(O200K, "a \n\n  b"), ["a", " \n\n", " ", " b"]);
+        assert_eq!(cut(Pattern::Cl100k, "a \n\n  b"), ["a", " \n\n", " ", " b"]);
+        assert_eq!(cut(Pattern::O200k, "a \n\n  b"), ["a", " \n\n", " ", " b"]);
         // Unicode whitespace counts as whitespace.
-        assert_eq!(cut(CL100K, "a\u{a0}\u{a0}b"), ["a", "\u{a0}", "\u{a0}b"]);
+        assert_eq!(
+            cut(Pattern::Cl100k, "a\u{a0}\u{a0}b"),
+            ["a", "\u{a0}", "\u{a0}b"]
+        );
     }
 
     #[test]
@@ -104,7 +143,7 @@ mod tests {
             "Hello, world! 12345 \t\r\n don't",
             "東京タワー  café\n",
         ] {
-            for p in [CL100K, O200K] {
+            for p in [Pattern::Cl100k, Pattern::O200k] {
                 assert_eq!(cut(p, text).concat(), text);
             }
         }

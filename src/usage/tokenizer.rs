@@ -9,9 +9,8 @@
 //! Counting never panics: if an encoding fails to load, text counts as `bytes / 4` (rounded
 //! up) instead.
 
-use super::pretokenize;
+use super::pretokenize::{Cutter, Pattern};
 use once_cell::sync::Lazy;
-use regex::Regex;
 use rustc_hash::FxHashMap;
 use tiktoken_rs::{CoreBPE, Rank};
 
@@ -33,22 +32,22 @@ const O200K_PREFIXES: &[&str] = &["gpt-4o", "chatgpt-4o", "gpt-4.1", "gpt-5", "o
 const MERGE_WINDOW: usize = 512;
 
 static O200K: Lazy<Option<Tokenizer>> =
-    Lazy::new(|| Tokenizer::load(tiktoken_rs::o200k_base().ok()?, pretokenize::O200K));
+    Lazy::new(|| Tokenizer::load(tiktoken_rs::o200k_base().ok()?, Pattern::O200k));
 static CL100K: Lazy<Option<Tokenizer>> =
-    Lazy::new(|| Tokenizer::load(tiktoken_rs::cl100k_base().ok()?, pretokenize::CL100K));
+    Lazy::new(|| Tokenizer::load(tiktoken_rs::cl100k_base().ok()?, Pattern::Cl100k));
 
 /// One encoding: its piece pattern and its vocabulary (token bytes to rank, which is also
 /// merge priority).
 struct Tokenizer {
-    pieces: Regex,
+    pieces: Cutter,
     ranks: FxHashMap<Vec<u8>, Rank>,
 }
 
 impl Tokenizer {
     /// The vocabulary is read back out of tiktoken-rs (it keeps its own private), one
     /// ordinary token at a time: every rank below the first special token's.
-    fn load(bpe: CoreBPE, pattern: &str) -> Option<Tokenizer> {
-        let pieces = Regex::new(pattern).ok()?;
+    fn load(bpe: CoreBPE, pattern: Pattern) -> Option<Tokenizer> {
+        let pieces = Cutter::new(pattern)?;
         let first_special = bpe
             .special_tokens()
             .into_iter()
@@ -64,7 +63,8 @@ impl Tokenizer {
     }
 
     fn count(&self, text: &str) -> u64 {
-        pretokenize::pieces(&self.pieces, text)
+        self.pieces
+            .pieces(text)
             .flat_map(|piece| piece.as_bytes().chunks(MERGE_WINDOW))
             .map(|piece| self.piece_tokens(piece))
             .sum()
