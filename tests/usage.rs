@@ -45,6 +45,28 @@ async fn usage_of(gw: &Gateway, query: &str) -> Value {
 
 /// Wait (bounded) until the key has settled `n` requests; settlement happens in `logging`,
 /// just after the client has its last byte.
+/// A provider option: a stream that stalls for 300 ms is broken.
+const IDLE_300: &str = ", timeouts: { idle_ms: 300 }";
+
+/// A gateway with one provider at `addr`, `oa` (OpenAI-compatible, model `m-oa` as `gpt-4o`)
+/// or `an` (Anthropic, `m-an` as `up-an`), with `options` on the provider, the key `test`,
+/// then `extra` configuration.
+async fn one_provider(
+    addr: std::net::SocketAddr,
+    name: &str,
+    options: &str,
+    extra: &str,
+) -> Gateway {
+    let (kind, base, upstream) = match name {
+        "an" => ("anthropic", format!("http://{addr}"), "up-an"),
+        _ => ("openai_compatible", format!("http://{addr}/v1"), "gpt-4o"),
+    };
+    Gateway::start(&format!(
+        "providers:\n  - {{ name: {name}, type: {kind}, base_url: '{base}', api_key: {PROVIDER_KEY}{options} }}\nmodels:\n  - {{ name: m-{name}, targets: [{{ provider: {name}, model: {upstream} }}] }}\nkeys:\n  - {{ name: test, key: {KEY} }}\n{extra}"
+    ))
+    .await
+}
+
 async fn settled(gw: &Gateway, n: u64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -231,10 +253,7 @@ async fn a_stream_that_breaks_is_billed_for_what_was_delivered() {
         .collect();
     let raw = sse_response(&events, false);
     let addr = raw_upstream(raw, true).await;
-    let yaml = format!(
-        "providers:\n  - {{ name: oa, type: openai_compatible, base_url: 'http://{addr}/v1', api_key: {PROVIDER_KEY}, timeouts: {{ idle_ms: 300 }} }}\nmodels:\n  - {{ name: m-oa, targets: [{{ provider: oa, model: gpt-4o }}] }}\nkeys:\n  - {{ name: test, key: {KEY} }}\n"
-    );
-    let gw = Gateway::start(&yaml).await;
+    let gw = one_provider(addr, "oa", IDLE_300, "").await;
     let text = post_chat(
         &gw,
         KEY,
@@ -408,10 +427,8 @@ async fn a_whole_answer_read_by_the_gateway_without_usage_is_estimated() {
         body.len()
     );
     let addr = raw_upstream(raw.into_bytes(), false).await;
-    let yaml = format!(
-        "providers:\n  - {{ name: oa, type: openai_compatible, base_url: 'http://{addr}/v1', api_key: {PROVIDER_KEY} }}\nmodels:\n  - {{ name: m-oa, targets: [{{ provider: oa, model: gpt-4o }}] }}\nkeys:\n  - {{ name: test, key: {KEY} }}\nredaction:\n  default_policy: default\n  policies:\n    default:\n      response: {{ email: mask }}\n"
-    );
-    let gw = Gateway::start(&yaml).await;
+    let redaction = "redaction:\n  default_policy: default\n  policies:\n    default:\n      response: { email: mask }\n";
+    let gw = one_provider(addr, "oa", "", redaction).await;
     // Redacted in the OpenAI shape, then translated into Anthropic's.
     let openai = post_chat(&gw, KEY, &chat_body("m-oa", false, "Say hello to a friend"))
         .await
@@ -458,10 +475,7 @@ async fn a_broken_anthropic_stream_is_not_billed_at_its_placeholder_count() {
     .collect::<String>();
     let raw = sse_response(&events, false);
     let addr = raw_upstream(raw, true).await;
-    let yaml = format!(
-        "providers:\n  - {{ name: an, type: anthropic, base_url: 'http://{addr}', api_key: {PROVIDER_KEY}, timeouts: {{ idle_ms: 300 }} }}\nmodels:\n  - {{ name: m-an, targets: [{{ provider: an, model: up-an }}] }}\nkeys:\n  - {{ name: test, key: {KEY} }}\n"
-    );
-    let gw = Gateway::start(&yaml).await;
+    let gw = one_provider(addr, "an", IDLE_300, "").await;
     let text = post_chat(&gw, KEY, &chat_body("m-an", true, "count"))
         .await
         .text()
