@@ -383,12 +383,9 @@ fn settle_whole(ctx: &mut RequestCtx, answer: &Answer, body: &Option<BytesMut>) 
     let Some(body) = body else {
         return;
     };
-    let format = answer.provider.format();
-    ctx.accounting.whole = usage::from_answer(format, body);
-    if ctx.accounting.whole.is_none() {
-        // Counted at settlement, off the worker threads.
-        ctx.accounting.whole_without_usage = Some(body.clone().freeze());
-    }
+    let reported = usage::from_answer(answer.provider.format(), body);
+    ctx.accounting
+        .whole_answer(reported, || body.clone().freeze());
 }
 
 /// Whether `data` ends with the blank line that ends an SSE event.

@@ -37,6 +37,16 @@ pub struct Accounting {
 }
 
 impl Accounting {
+    /// A whole answer's usage as it `reported` it; an answer that reported none keeps its
+    /// `body` (taken only then) for the estimate of its output at settlement, off the worker
+    /// threads. Every whole answer, passed through or read by the gateway, is recorded here.
+    pub fn whole_answer(&mut self, reported: Option<Usage>, body: impl FnOnce() -> bytes::Bytes) {
+        self.whole = reported;
+        if reported.is_none() {
+            self.whole_without_usage = Some(body());
+        }
+    }
+
     /// Whether settling will need the prompt estimate: a provider answered without
     /// reporting prompt tokens (or the answer was cut before it did).
     pub fn needs_prompt_estimate(&self) -> bool {

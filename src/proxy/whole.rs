@@ -58,13 +58,13 @@ fn spliced(
     let view = crate::answer_view::openai(text)?;
     let reported = view.usage.and_then(usage::from_openai_usage);
     bill_whole(ctx, provider_format, reported, body);
-    let policy = match ctx.redaction.policy.clone() {
-        Some(policy) if ctx.redaction.answer_active() => policy,
+    let red = &mut ctx.redaction;
+    let policy = match red.policy.as_deref() {
+        Some(policy) if red.answer_active() => policy,
         _ => return Some(Ok(None)),
     };
-    let red = &mut ctx.redaction;
     let redacted = crate::redact::answer::redact_openai_view(
-        &policy,
+        policy,
         text,
         &view,
         &red.placeholders,
@@ -123,8 +123,7 @@ fn reencoded(
 }
 
 /// A whole answer read by the gateway: the provider answered, so it is billed from here, even
-/// if redaction then refuses to pass it on; by the usage it `reported`, or else by its text,
-/// counted at settlement (as `settle_whole` does for an answer passed through).
+/// if redaction then refuses to pass it on; by the usage it `reported`, or else by its text.
 fn bill_whole(
     ctx: &mut RequestCtx,
     provider_format: ApiFormat,
@@ -133,10 +132,7 @@ fn bill_whole(
 ) {
     if ctx.accounting.enabled {
         ctx.accounting.answered_by = Some(provider_format);
-        ctx.accounting.whole = reported;
-        if reported.is_none() {
-            ctx.accounting.whole_without_usage = Some(body.clone());
-        }
+        ctx.accounting.whole_answer(reported, || body.clone());
     }
 }
 

@@ -49,7 +49,7 @@ pub fn redact_openai_view(
     for t in &answer.texts {
         let new = if t.json {
             // Tool arguments: their string values, as the tree reading redacts them.
-            let mut args = t.text.clone().into_owned();
+            let mut args = t.text.to_string();
             let mut visit = |_, s: &mut String, json| text.in_place(s, json, counts);
             arguments_mut(TextRole::Assistant, &mut args, &mut visit)?.then_some(args)
         } else {
