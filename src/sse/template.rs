@@ -38,6 +38,8 @@ struct Kept {
     data: String,
     /// Where each string value lies in `data`, in order.
     holes: Vec<Range<usize>>,
+    /// Bit `i`: hole `i` holds escapes.
+    escaped: u16,
     choices: Vec<ChoiceShape>,
 }
 
@@ -103,9 +105,15 @@ impl Kept {
                 texts,
             });
         }
+        let escaped = holes
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| data.get((*h).clone()).is_some_and(|s| s.contains('\\')))
+            .fold(0u16, |bits, (i, _)| bits | 1 << i);
         Some(Kept {
             data: data.to_string(),
             holes,
+            escaped,
             choices,
         })
     }
@@ -115,13 +123,20 @@ impl Kept {
         // Where each hole lies in `data`, and whether its string holds escapes.
         let mut found = [(0, 0, false); MAX_HOLES];
         let (mut kept_at, mut at) = (0, 0);
-        for (hole, slot) in self.holes.iter().zip(&mut found) {
+        for (index, (hole, slot)) in self.holes.iter().zip(&mut found).enumerate() {
             let run = self.data.get(kept_at..hole.start)?;
             if !data.get(at..)?.starts_with(run) {
                 return None;
             }
             at += run.len();
-            let (end, escaped) = crate::plain_json::string_at(data, at)?;
+            // Most values (the id, the model) repeat from chunk to chunk: the same bytes are
+            // the same token, so only a value that changed is read.
+            let same = self.data.get(hole.clone())?;
+            let (end, escaped) = if data.get(at..)?.starts_with(same) {
+                (at + same.len(), self.escaped & 1 << index != 0)
+            } else {
+                crate::plain_json::string_at(data, at)?
+            };
             *slot = (at, end, escaped);
             (kept_at, at) = (hole.end, end);
         }

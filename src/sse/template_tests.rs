@@ -75,6 +75,25 @@ fn strings_may_change_in_length_and_escapes() {
 }
 
 #[test]
+fn values_that_repeat_keep_their_escapes() {
+    // Values the next chunk repeats byte for byte are taken from the template unread, with
+    // their escapes (a text that repeats, "\n" twice, must still be decoded).
+    let base = r#"{"id":"c\"1","choices":[{"index":0,"delta":{"content":"line\n"},"finish_reason":null}],"obfuscation":"\u00e9"}"#;
+    let mut t = primed(base);
+    for data in [
+        base,
+        r#"{"id":"c\"1","choices":[{"index":0,"delta":{"content":"plain"},"finish_reason":null}],"obfuscation":"\u00e9"}"#,
+        r#"{"id":"c\"1","choices":[{"index":0,"delta":{"content":"line\n\n"},"finish_reason":null}],"obfuscation":"e"}"#,
+        r#"{"id":"c","choices":[{"index":0,"delta":{"content":"line\n"},"finish_reason":null}],"obfuscation":"\u00e9"}"#,
+    ] {
+        assert!(fits(&t, data), "{data}");
+        assert_eq!(through(&mut t, data), strict(data), "{data}");
+    }
+    let chunk = t.read(base).map_err(|_| "refused").unwrap();
+    assert_eq!(chunk.choices[0].texts[0].text, "line\n");
+}
+
+#[test]
 fn anything_else_that_differs_is_read_in_full() {
     let base = r#"{"id":"c1","created":5,"choices":[{"index":0,"delta":{"content":"abc"},"finish_reason":null}],"usage":null}"#;
     for data in [
