@@ -263,6 +263,64 @@ async fn a_response_block_ends_the_stream_with_an_error_event() {
     );
 }
 
+/// A 200 JSON answer with `body` as it is.
+fn json_response(body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_response_block_in_a_whole_answer_is_a_403_and_the_answer_is_still_billed() {
+    // The plain answer is read in one pass and spliced; the one with a repeated key goes
+    // through the tree; the Anthropic client's is translated. Each must refuse the same way.
+    let message = r#"{"role":"assistant","content":"here is the key: AKIAIOSFODNN7EXAMPLE"}"#;
+    let usage = r#""usage":{"prompt_tokens":7,"completion_tokens":9,"total_tokens":16}"#;
+    let plain = format!(
+        r#"{{"id":"c1","object":"chat.completion","created":1,"model":"up-m","choices":[{{"index":0,"message":{message},"finish_reason":"stop"}}],{usage}}}"#
+    );
+    // A repeated key: the tree keeps the last, so it still holds the key.
+    let repeated = plain.replace(r#""content":"#, r#""content":"ok","content":"#);
+    let one_pass = |a: &str| tollgate::answer_view::openai(a).is_some();
+    assert!(one_pass(&plain) && !one_pass(&repeated));
+    for (answer, anthropic) in [(&plain, false), (&repeated, false), (&plain, true)] {
+        let addr = raw_upstream(json_response(answer), false).await;
+        let conf = config(&format!("http://{addr}/v1"), "block")
+            .replace("ip: off, secret: mask }", "ip: off, secret: block }");
+        let gw = Gateway::start(&conf).await;
+        let r = if anthropic {
+            reqwest::Client::new()
+                .post(gw.url("/v1/messages"))
+                .header("x-api-key", KEY)
+                .json(&json!({ "model": "m", "max_tokens": 50,
+                    "messages": [{ "role": "user", "content": "hi" }] }))
+                .send()
+                .await
+                .unwrap()
+        } else {
+            post_chat(&gw, KEY, &chat_body("m", false, "hi")).await
+        };
+        assert_eq!(r.status(), 403, "{answer}");
+        let body: Value = r.json().await.unwrap();
+        assert!(!body.to_string().contains("AKIA"), "{body}");
+        if anthropic {
+            assert_eq!(body["error"]["type"], "permission_error", "{body}");
+        } else {
+            assert_eq!(body["error"]["code"], "content_blocked", "{body}");
+        }
+        // The provider did the work: its reported usage is counted though the client got none.
+        let metrics = gw
+            .metrics_when(|m| m.contains("tollgate_tokens_total{direction=\"output\""))
+            .await;
+        assert!(
+            metrics.contains(r#"tollgate_tokens_total{direction="output",key="test",model="m",provider="p",source="provider",team="t"} 9"#),
+            "{answer}\n{metrics}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn prompt_injection_is_blocked_or_flagged() {
     let up = Upstream::start(MockConfig::default()).await;
