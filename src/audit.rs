@@ -285,4 +285,36 @@ mod tests {
         assert_eq!(v["redactions"]["email"], 2);
         assert!(v.get("request_body").is_none());
     }
+
+    #[test]
+    fn a_large_record_is_written_whole_and_its_buffer_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let mut sink = Sink::open(path.to_str().unwrap()).unwrap();
+        let mut line = Vec::new();
+        let big = Record {
+            request_id: "tg-big".into(),
+            request_body: Some("x".repeat(3 * LINE_KEPT)),
+            ..Record::default()
+        };
+        write_record(&mut sink, &big, &mut line);
+        assert!(line.capacity() <= LINE_KEPT, "{}", line.capacity());
+        let small = Record {
+            request_id: "tg-small".into(),
+            ..Record::default()
+        };
+        write_record(&mut sink, &small, &mut line);
+        flush_sink(&mut sink);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let records: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(records.len(), 2, "{}", text.len());
+        assert_eq!(
+            records[0]["request_body"].as_str().unwrap().len(),
+            3 * LINE_KEPT
+        );
+        assert_eq!(records[1]["request_id"], "tg-small");
+    }
 }
