@@ -20,6 +20,22 @@ pub struct Burst {
     pub error: Option<String>,
 }
 
+/// `first` followed by `more`, copied once into a buffer of their total size (grown chunk by
+/// chunk, a burst of a hundred events was copied about seven times); `first` itself when
+/// `more` is empty.
+pub fn join(first: Bytes, more: &[Bytes]) -> Bytes {
+    if more.is_empty() {
+        return first;
+    }
+    let total = first.len() + more.iter().map(Bytes::len).sum::<usize>();
+    let mut joined = BytesMut::with_capacity(total);
+    joined.extend_from_slice(&first);
+    for chunk in more {
+        joined.extend_from_slice(chunk);
+    }
+    joined.freeze()
+}
+
 /// How the pump treats the body on its way to the client.
 pub enum BodyMode {
     /// Bytes as they come, nothing looked at.
@@ -150,9 +166,7 @@ impl Tap {
         };
         if burst.end {
             if let Some(rest) = splitter.finish() {
-                let mut joined = BytesMut::from(&complete[..]);
-                joined.extend_from_slice(&rest);
-                complete = joined.freeze();
+                complete = join(complete, &[rest]);
                 self.ends.push(complete.len());
             }
         }

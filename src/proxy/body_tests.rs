@@ -1,7 +1,7 @@
 //! `Tap::burst`: what the client gets of a passthrough stream's bursts, byte for byte.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use super::{Burst, Tap};
+use super::{join, Burst, Tap};
 use crate::redact::{Placeholders, RedactionConfig, Redactor, SseRedactor};
 use crate::translate::ApiFormat;
 use crate::usage::StreamUsage;
@@ -127,4 +127,13 @@ fn a_block_found_when_the_stream_ends_leaves_what_came_before() {
     let left = String::from_utf8(tap.leftover.take().unwrap().to_vec()).unwrap();
     assert!(left.contains("the key"), "{left}");
     assert!(!left.contains("AKIA"), "{left}");
+}
+
+#[test]
+fn a_burst_is_its_chunks_in_order_in_one_buffer() {
+    let first = Bytes::from_static(b"data: 1\n\n");
+    assert_eq!(join(first.clone(), &[]), first);
+    let more = [Bytes::from_static(b"data: 2"), Bytes::from_static(b"\n\n")];
+    let joined = join(first, &more);
+    assert_eq!(&joined[..], b"data: 1\n\ndata: 2\n\n");
 }
