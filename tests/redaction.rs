@@ -116,18 +116,12 @@ async fn the_provider_receives_the_redacted_request_and_the_client_its_own_value
 async fn anthropic_requests_are_redacted_in_system_and_blocks_but_not_in_images() {
     let up = Upstream::start(MockConfig::default()).await;
     let gw = Gateway::start(&config(&up.base_url(), "block")).await;
-    let r = reqwest::Client::new()
-        .post(gw.url("/v1/messages"))
-        .header("x-api-key", KEY)
-        .json(&json!({ "model": "m", "max_tokens": 50,
+    let r = post_messages(&gw, KEY, &json!({ "model": "m", "max_tokens": 50,
             "system": "The user's phone is +1-202-555-0143.",
             "messages": [{ "role": "user", "content": [
                 { "type": "text", "text": "my SSN is 123-45-6789" },
                 { "type": "image", "source": { "type": "base64", "media_type": "image/png", "data": "EMP-123456" } }
-            ] }] }))
-        .send()
-        .await
-        .unwrap();
+            ] }] })).await;
     assert_eq!(r.status(), 200);
     // The mock speaks OpenAI: the request arrives translated, redacted before translation.
     let sent = String::from_utf8(up.requests()[0].body.clone()).unwrap();
@@ -171,14 +165,13 @@ async fn a_streamed_answer_with_values_split_across_events_arrives_masked() {
     }
     assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
     // An Anthropic client of the same provider gets the same, translated and masked.
-    let r = reqwest::Client::new()
-        .post(gw.url("/v1/messages"))
-        .header("x-api-key", KEY)
-        .json(&json!({ "model": "m", "max_tokens": 50, "stream": true,
-            "messages": [{ "role": "user", "content": "hello" }] }))
-        .send()
-        .await
-        .unwrap();
+    let r = post_messages(
+        &gw,
+        KEY,
+        &json!({ "model": "m", "max_tokens": 50, "stream": true,
+            "messages": [{ "role": "user", "content": "hello" }] }),
+    )
+    .await;
     let text = r.text().await.unwrap();
     let mut joined = String::new();
     for d in text.lines().filter_map(|l| l.strip_prefix("data: ")) {
@@ -232,14 +225,13 @@ async fn blocked_content_is_refused_with_403_in_the_clients_shape_and_never_forw
         assert_eq!(body["error"]["code"], "content_blocked");
         assert!(!body.to_string().contains("sk-proj"), "{body}");
     }
-    let r = reqwest::Client::new()
-        .post(gw.url("/v1/messages"))
-        .header("x-api-key", KEY)
-        .json(&json!({ "model": "m", "max_tokens": 50,
-            "messages": [{ "role": "user", "content": "tell me about project-zeus" }] }))
-        .send()
-        .await
-        .unwrap();
+    let r = post_messages(
+        &gw,
+        KEY,
+        &json!({ "model": "m", "max_tokens": 50,
+            "messages": [{ "role": "user", "content": "tell me about project-zeus" }] }),
+    )
+    .await;
     assert_eq!(r.status(), 403);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["type"], "permission_error");
@@ -263,15 +255,6 @@ async fn a_response_block_ends_the_stream_with_an_error_event() {
     );
 }
 
-/// A 200 JSON answer with `body` as it is.
-fn json_response(body: &str) -> Vec<u8> {
-    format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-}
-
 #[tokio::test]
 async fn a_response_block_in_a_whole_answer_is_a_403_and_the_answer_is_still_billed() {
     // The plain answer is read in one pass and spliced; the one with a repeated key goes
@@ -286,19 +269,18 @@ async fn a_response_block_in_a_whole_answer_is_a_403_and_the_answer_is_still_bil
     let one_pass = |a: &str| tollgate::answer_view::openai(a).is_some();
     assert!(one_pass(&plain) && !one_pass(&repeated));
     for (answer, anthropic) in [(&plain, false), (&repeated, false), (&plain, true)] {
-        let addr = raw_upstream(json_response(answer), false).await;
+        let addr = raw_upstream(json_response("200 OK", answer), false).await;
         let conf = config(&format!("http://{addr}/v1"), "block")
             .replace("ip: off, secret: mask }", "ip: off, secret: block }");
         let gw = Gateway::start(&conf).await;
         let r = if anthropic {
-            reqwest::Client::new()
-                .post(gw.url("/v1/messages"))
-                .header("x-api-key", KEY)
-                .json(&json!({ "model": "m", "max_tokens": 50,
-                    "messages": [{ "role": "user", "content": "hi" }] }))
-                .send()
-                .await
-                .unwrap()
+            post_messages(
+                &gw,
+                KEY,
+                &json!({ "model": "m", "max_tokens": 50,
+                    "messages": [{ "role": "user", "content": "hi" }] }),
+            )
+            .await
         } else {
             post_chat(&gw, KEY, &chat_body("m", false, "hi")).await
         };

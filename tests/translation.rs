@@ -199,8 +199,7 @@ async fn anthropic_betas_reach_anthropic_providers_and_no_others() {
 #[tokio::test]
 async fn a_provider_400_keeps_its_status_and_message_in_the_clients_shape() {
     let body = r#"{"type":"error","error":{"type":"invalid_request_error","message":"temperature: must be at most 1"}}"#;
-    let raw = format!("HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
-    let addr = raw_upstream(raw.into_bytes(), false).await;
+    let addr = raw_upstream(json_response("400 Bad Request", body), false).await;
     let gw = Gateway::start(&two_formats(
         "http://127.0.0.1:9/v1",
         &format!("http://{addr}"),
@@ -221,8 +220,7 @@ async fn a_provider_400_keeps_its_status_and_message_in_the_clients_shape() {
 async fn a_provider_refusing_our_key_is_a_502_for_either_client() {
     let body =
         r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#;
-    let raw = format!("HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
-    let addr = raw_upstream(raw.into_bytes(), false).await;
+    let addr = raw_upstream(json_response("401 Unauthorized", body), false).await;
     let gw = Gateway::start(&two_formats(
         "http://127.0.0.1:9/v1",
         &format!("http://{addr}"),

@@ -422,11 +422,7 @@ async fn admin_usage_needs_the_token_and_names_a_known_scope() {
 #[tokio::test]
 async fn a_whole_answer_read_by_the_gateway_without_usage_is_estimated() {
     let body = r#"{"id":"c","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"Hello there, friend"},"finish_reason":"stop"}]}"#;
-    let raw = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let addr = raw_upstream(raw.into_bytes(), false).await;
+    let addr = raw_upstream(json_response("200 OK", body), false).await;
     let redaction = "redaction:\n  default_policy: default\n  policies:\n    default:\n      response: { email: mask }\n";
     let gw = one_provider(addr, "oa", "", redaction).await;
     // Redacted in the OpenAI shape, then translated into Anthropic's.
@@ -436,17 +432,16 @@ async fn a_whole_answer_read_by_the_gateway_without_usage_is_estimated() {
         .await
         .unwrap();
     assert!(openai.contains("Hello there, friend"), "{openai}");
-    let anthropic = reqwest::Client::new()
-        .post(gw.url("/v1/messages"))
-        .header("x-api-key", KEY)
-        .json(&json!({ "model": "m-oa", "max_tokens": 50,
-            "messages": [{ "role": "user", "content": "Say hello to a friend" }] }))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let anthropic = post_messages(
+        &gw,
+        KEY,
+        &json!({ "model": "m-oa", "max_tokens": 50,
+            "messages": [{ "role": "user", "content": "Say hello to a friend" }] }),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
     assert!(anthropic.contains("Hello there, friend"), "{anthropic}");
     let u = settled(&gw, 2).await;
     // "Hello there, friend" is 4 tokens in o200k_base, twice.
@@ -568,17 +563,16 @@ async fn a_redacted_stream_is_counted_and_its_usage_chunk_hidden() {
         .text()
         .await
         .unwrap();
-    let anthropic = reqwest::Client::new()
-        .post(gw.url("/v1/messages"))
-        .header("x-api-key", KEY)
-        .json(&json!({ "model": "m-an", "max_tokens": 50, "stream": true,
-            "messages": [{ "role": "user", "content": said }] }))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let anthropic = post_messages(
+        &gw,
+        KEY,
+        &json!({ "model": "m-an", "max_tokens": 50, "stream": true,
+            "messages": [{ "role": "user", "content": said }] }),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
     for text in [&openai, &anthropic] {
         assert!(text.contains("[EMAIL]"), "the echo is masked: {text}");
         assert!(!text.contains("jo@example"), "{text}");

@@ -362,6 +362,26 @@ pub async fn post_chat(gw: &Gateway, key: &str, body: &serde_json::Value) -> req
         .expect("the gateway answers")
 }
 
+/// POST `body` to the gateway's Messages route with `key`, as the Anthropic SDK would.
+pub async fn post_messages(gw: &Gateway, key: &str, body: &serde_json::Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(gw.url("/v1/messages"))
+        .header("x-api-key", key)
+        .json(body)
+        .send()
+        .await
+        .expect("the gateway answers")
+}
+
+/// A JSON answer: `status` as in a status line ("200 OK"), then `body` as it is.
+pub fn json_response(status: &str, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
 /// A 200 SSE answer with `events` as one chunk of a chunked body; `complete` adds the final
 /// chunk (the body ends cleanly), otherwise the stream stays open.
 pub fn sse_response(events: &str, complete: bool) -> Vec<u8> {
