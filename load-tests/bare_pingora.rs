@@ -16,6 +16,9 @@ use pingora::server::Server;
 use pingora_proxy::{http_proxy_service, ProxyHttp};
 use std::net::SocketAddr;
 
+#[path = "baseline_args.rs"]
+mod baseline_args;
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -34,39 +37,8 @@ impl ProxyHttp for Bare {
     }
 }
 
-/// `--listen ADDR --upstream ADDR [--threads N]`; a usage line and exit status 2 otherwise.
-fn parse_args() -> Result<(String, SocketAddr, usize), String> {
-    let mut listen = None;
-    let mut upstream = None;
-    let mut threads = 2;
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or(format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--listen" => listen = Some(value),
-            "--upstream" => {
-                upstream = Some(
-                    value
-                        .parse()
-                        .map_err(|e| format!("--upstream {value}: {e}"))?,
-                )
-            }
-            "--threads" => {
-                threads = value
-                    .parse()
-                    .map_err(|e| format!("--threads {value}: {e}"))?
-            }
-            _ => return Err(format!("unknown flag {flag}")),
-        }
-    }
-    match (listen, upstream) {
-        (Some(l), Some(u)) => Ok((l, u, threads)),
-        _ => Err("--listen and --upstream are required".to_string()),
-    }
-}
-
 fn main() {
-    let (listen, upstream, threads) = match parse_args() {
+    let (listen, upstream, threads) = match baseline_args::parse_args() {
         Ok(args) => args,
         Err(e) => {
             eprintln!("bare_pingora: {e}\nusage: bare_pingora --listen ADDR --upstream ADDR [--threads N]");

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load test, side by side in one run: the mock upstream directly, through nginx (proxy_pass,
 # the bare-proxy baseline), through Pingora's stock proxy (load-tests/bare_pingora.rs, the
-# framework baseline) and through Tollgate with every feature on (auth, limits and budgets on
+# framework baseline), through Pingora without its proxy layer (load-tests/bare_server.rs, an
+# HttpServerApp that forwards each request) and through Tollgate with every feature on (auth, limits and budgets on
 # the key and its team, redaction both ways, the prompt-injection guardrail, usage and cost,
 # metrics, the audit log), each proxy with the same worker threads.
 #
@@ -30,7 +31,7 @@ mkdir -p "$OUT"
 
 scripts/setup.sh nginx wrk
 command -v oha >/dev/null 2>&1 || cargo install oha --locked
-cargo build --release --quiet --bin tollgate --example bare_pingora
+cargo build --release --quiet --bin tollgate --example bare_pingora --example bare_server
 BIN=target/release/tollgate
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -40,7 +41,7 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-MOCK_PORT=$(free_port); NGINX_PORT=$(free_port); BARE_PORT=$(free_port); TG_PORT=$(free_port); TG_ADMIN=$(free_port); TG_METRICS=$(free_port)
+MOCK_PORT=$(free_port); NGINX_PORT=$(free_port); BARE_PORT=$(free_port); SERVER_PORT=$(free_port); TG_PORT=$(free_port); TG_ADMIN=$(free_port); TG_METRICS=$(free_port)
 
 # The upstream: Tollgate's mock provider alone, 100 content events per streamed answer.
 $BIN mock --listen 127.0.0.1:$MOCK_PORT --threads $THREADS --chunks 100 > "$OUT/mock.log" 2>&1 &
@@ -77,6 +78,12 @@ NGINX_PID=$!; PIDS+=($NGINX_PID)
 target/release/examples/bare_pingora --listen 127.0.0.1:$BARE_PORT --upstream 127.0.0.1:$MOCK_PORT \
   --threads $THREADS > "$OUT/bare_pingora.log" 2>&1 &
 BARE_PID=$!; PIDS+=($BARE_PID)
+
+# Pingora without HttpProxy: the listener, server session and connector pool that an
+# HttpServerApp keeps, what Tollgate would stand on if it left ProxyHttp.
+target/release/examples/bare_server --listen 127.0.0.1:$SERVER_PORT --upstream 127.0.0.1:$MOCK_PORT \
+  --threads $THREADS > "$OUT/bare_server.log" 2>&1 &
+SERVER_PID=$!; PIDS+=($SERVER_PID)
 
 rm -f "$OUT/audit.jsonl"
 cat > "$OUT/tollgate.yaml" <<YAML
@@ -117,7 +124,7 @@ YAML
 $BIN -c "$OUT/tollgate.yaml" > "$OUT/tollgate.log" 2>&1 &
 TG_PID=$!; PIDS+=($TG_PID)
 
-wait_port $MOCK_PORT; wait_port $NGINX_PORT; wait_port $BARE_PORT; wait_port $TG_PORT
+wait_port $MOCK_PORT; wait_port $NGINX_PORT; wait_port $BARE_PORT; wait_port $SERVER_PORT; wait_port $TG_PORT
 
 # Request bodies: a short prompt, the same streamed, and 32 KB of text with entities.
 SMALL='{"model":"mock-1","stream":false,"messages":[{"role":"user","content":"Say hello to the load test"}]}'
@@ -149,9 +156,9 @@ LUA
 }
 lua small "$SMALL"; lua stream "$STREAM"; lua big "$BIG"
 
-pid_of() { case $1 in direct) echo $MOCK_PID ;; nginx) echo $NGINX_PID ;; pingora) echo $BARE_PID ;; tollgate) echo $TG_PID ;; esac; }
-port_of() { case $1 in direct) echo $MOCK_PORT ;; nginx) echo $NGINX_PORT ;; pingora) echo $BARE_PORT ;; tollgate) echo $TG_PORT ;; esac; }
-TARGETS="direct nginx pingora tollgate"
+pid_of() { case $1 in direct) echo $MOCK_PID ;; nginx) echo $NGINX_PID ;; pingora) echo $BARE_PID ;; server) echo $SERVER_PID ;; tollgate) echo $TG_PID ;; esac; }
+port_of() { case $1 in direct) echo $MOCK_PORT ;; nginx) echo $NGINX_PORT ;; pingora) echo $BARE_PORT ;; server) echo $SERVER_PORT ;; tollgate) echo $TG_PORT ;; esac; }
+TARGETS="direct nginx pingora server tollgate"
 
 declare -A RESULT
 for scenario in small stream big; do
@@ -201,8 +208,9 @@ rate_row() { # target
   echo
   echo "- Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
   echo "- Load: \`wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION\`, POST /v1/chat/completions. small: a short prompt, whole answer; stream: the same streamed, 100 content events (103 SSE events); big: a 32 KB prompt with an email, a phone and a card number per paragraph, whole answer."
-  echo "- Worker threads: nginx $THREADS, bare Pingora $THREADS, Tollgate $THREADS, mock upstream $THREADS; wrk, the proxy and the mock share the machine."
+  echo "- Worker threads: nginx $THREADS, bare Pingora $THREADS, bare server $THREADS, Tollgate $THREADS, mock upstream $THREADS; wrk, the proxy and the mock share the machine."
   echo "- pingora: Pingora 0.9's stock proxy (\`load-tests/bare_pingora.rs\`: default server settings, the same allocator as Tollgate), forwarding every request unchanged."
+  echo "- server: Pingora 0.9 without its proxy layer (\`load-tests/bare_server.rs\`: an \`HttpServerApp\` over the same connector pool, same settings and allocator), forwarding every request unchanged."
   echo "- Tollgate has every feature on: virtual key, rpm/tpm/concurrency limits and a budget on the key and its team (memory backend), redaction of requests and answers, the prompt-injection guardrail, usage and cost, metrics, the audit log ($AUDIT_LINES records written, $DROPPED dropped)."
   echo "- Latency in ms. ratio: requests/s against nginx; vs pingora: against bare Pingora. +p50/+p99: added over direct. CPU: µs of CPU per request (the proxy's process; direct: the upstream's). RSS: peak MiB."
   echo

@@ -11,9 +11,11 @@ all its events. Reports the gateway's peak resident memory (VmHWM) and per-strea
     STREAMS=2000 EVENTS=5 python3 load-tests/streams.py
     PROMPT_KB=32 python3 load-tests/streams.py    # each request with a 32 KB prompt
     VIA=pingora python3 load-tests/streams.py     # the same through Pingora's stock proxy
+    VIA=server python3 load-tests/streams.py      # through Pingora without its proxy layer
 
 VIA=pingora measures the framework's own floor: `load-tests/bare_pingora.rs`, which forwards
-each request unchanged, in place of Tollgate.
+each request unchanged, in place of Tollgate. VIA=server measures the floor without Pingora's
+proxy layer: `load-tests/bare_server.rs`, an `HttpServerApp` forwarding each request.
 
 Each stream holds two sockets in the gateway (the client's and the upstream's), so the
 gateway needs 2 x STREAMS file descriptors: the script raises its soft limit to the hard one
@@ -33,8 +35,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # BIN=path/to/tollgate compares another build (the default is built when missing).
 BIN = os.environ.get("BIN", os.path.join(ROOT, "target", "release", "tollgate"))
-BARE = os.path.join(ROOT, "target", "release", "examples", "bare_pingora")
-VIA = os.environ.get("VIA", "tollgate")  # tollgate | pingora
+EXAMPLES = os.path.join(ROOT, "target", "release", "examples")
+BASELINES = {"pingora": "bare_pingora", "server": "bare_server"}
+VIA = os.environ.get("VIA", "tollgate")  # tollgate | pingora | server
 STREAMS = int(os.environ.get("STREAMS", "10000"))
 EVENTS = int(os.environ.get("EVENTS", "10"))
 RAMP = int(os.environ.get("RAMP", "2000"))  # new streams per second
@@ -150,11 +153,13 @@ def main():
             file=sys.stderr,
         )
         streams = fit
-    if VIA not in ("tollgate", "pingora"):
-        sys.exit(f"VIA={VIA}: expected tollgate or pingora")
-    if not os.path.exists(BIN) or not os.path.exists(BARE):
-        subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "tollgate",
-                        "--example", "bare_pingora"], cwd=ROOT, check=True)
+    if VIA != "tollgate" and VIA not in BASELINES:
+        sys.exit(f"VIA={VIA}: expected tollgate, pingora or server")
+    baselines = [os.path.join(EXAMPLES, name) for name in BASELINES.values()]
+    if not all(os.path.exists(p) for p in [BIN] + baselines):
+        examples = [arg for name in BASELINES.values() for arg in ("--example", name)]
+        subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "tollgate"] + examples,
+                       cwd=ROOT, check=True)
     out = tempfile.mkdtemp(prefix="tollgate-streams-")
     mock_port, api, admin, metrics = free_port(), free_port(), free_port(), free_port()
     mock = subprocess.Popen(
@@ -181,8 +186,8 @@ models:
 keys:
   - {{ name: streams, key: tg-streams }}
 """)
-    if VIA == "pingora":
-        command = [BARE, "--listen", f"127.0.0.1:{api}", "--upstream", f"127.0.0.1:{mock_port}",
+    if VIA in BASELINES:
+        command = [os.path.join(EXAMPLES, BASELINES[VIA]), "--listen", f"127.0.0.1:{api}", "--upstream", f"127.0.0.1:{mock_port}",
                    "--threads", "2"]
     else:
         command = [BIN, "-c", conf]
