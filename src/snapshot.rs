@@ -222,6 +222,11 @@ impl Snapshot {
             );
             scopes.insert(id, Arc::new(rules));
         }
+        // Ready to serve means ready to count: the tokenizers of its models are loaded now,
+        // not by the first requests after a start or a reload (`Encoding::load`).
+        for target in models.values().flat_map(|m| m.targets.iter()) {
+            crate::usage::Encoding::for_model(&target.model).load();
+        }
         Ok(Snapshot {
             key_names,
             team_names,

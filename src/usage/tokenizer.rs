@@ -1,5 +1,6 @@
 //! The tokenizer fallback: tiktoken's `o200k_base` and `cl100k_base`, each loaded once per
-//! process on first use and shared by every thread.
+//! process and shared by every thread: when a configuration that uses it is loaded
+//! ([`Encoding::load`]), or else on first use.
 //!
 //! tiktoken-rs supplies the vocabularies and the byte-pair merge; the text is cut into pieces
 //! by [`super::pretokenize`] with the `regex` crate, which gives tiktoken's pieces at a
@@ -106,6 +107,23 @@ impl Encoding {
         }
     }
 
+    /// Load this encoding now rather than on first use. Loading takes tens of milliseconds,
+    /// and a request that needs an encoding still loading waits for it, worker thread and
+    /// all: the configuration loads what its models use before it serves
+    /// ([`crate::snapshot::Snapshot::compile`]). False if it failed to load (text then
+    /// counts as `bytes / 4`).
+    pub fn load(self) -> bool {
+        self.tokenizer().is_some()
+    }
+
+    /// Whether this encoding has been loaded (by [`Encoding::load`] or a first count).
+    pub fn is_loaded(self) -> bool {
+        match self {
+            Encoding::O200kBase => Lazy::get(&O200K).is_some(),
+            Encoding::Cl100kBase => Lazy::get(&CL100K).is_some(),
+        }
+    }
+
     fn tokenizer(self) -> Option<&'static Tokenizer> {
         match self {
             Encoding::O200kBase => O200K.as_ref(),
@@ -133,7 +151,7 @@ pub(crate) fn bytes_estimate(bytes: usize) -> u64 {
 
 /// Tokens in `text` with the tokenizer for `model`: `o200k_base` for gpt-4o*, gpt-4.1*,
 /// gpt-5*, o1*, o3*, o4* (and chatgpt-4o*); `cl100k_base` otherwise, including Anthropic
-/// and Gemini models (an estimate). The encodings are loaded once, on first use, and shared.
+/// and Gemini models (an estimate). The encodings are loaded once and shared.
 pub fn count_tokens(model: &str, text: &str) -> u64 {
     Encoding::for_model(model).count(text)
 }
