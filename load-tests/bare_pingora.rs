@@ -11,13 +11,11 @@
 
 use async_trait::async_trait;
 use pingora::prelude::{HttpPeer, Result, Session};
-use pingora::server::configuration::{Opt, ServerConf};
-use pingora::server::Server;
 use pingora_proxy::{http_proxy_service, ProxyHttp};
 use std::net::SocketAddr;
 
-#[path = "baseline_args.rs"]
-mod baseline_args;
+#[path = "baseline.rs"]
+mod baseline;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -38,22 +36,7 @@ impl ProxyHttp for Bare {
 }
 
 fn main() {
-    let (listen, upstream, threads) = match baseline_args::parse_args() {
-        Ok(args) => args,
-        Err(e) => {
-            eprintln!("bare_pingora: {e}\nusage: bare_pingora --listen ADDR --upstream ADDR [--threads N]");
-            std::process::exit(2);
-        }
-    };
-    let conf = ServerConf {
-        threads,
-        // Stop at once on SIGTERM: the load scripts stop their processes and wait for them.
-        grace_period_seconds: Some(0),
-        graceful_shutdown_timeout_seconds: Some(0),
-        ..ServerConf::default()
-    };
-    let mut server = Server::new_with_opt_and_conf(Opt::default(), conf);
-    server.bootstrap();
+    let (mut server, listen, upstream) = baseline::start("bare_pingora");
     let mut proxy = http_proxy_service(&server.configuration, Bare { upstream });
     proxy.add_tcp(&listen);
     server.add_service(proxy);

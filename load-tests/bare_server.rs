@@ -15,16 +15,15 @@ use async_trait::async_trait;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
 use pingora::connectors::http::Connector;
 use pingora::protocols::http::ServerSession;
-use pingora::server::configuration::{Opt, ServerConf};
-use pingora::server::{Server, ShutdownWatch};
+use pingora::server::ShutdownWatch;
 use pingora::services::listening::Service;
 use pingora::upstreams::peer::HttpPeer;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[path = "baseline_args.rs"]
-mod baseline_args;
+#[path = "baseline.rs"]
+mod baseline;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -94,24 +93,7 @@ impl HttpServerApp for Forward {
 }
 
 fn main() {
-    let (listen, upstream, threads) = match baseline_args::parse_args() {
-        Ok(args) => args,
-        Err(e) => {
-            eprintln!(
-                "bare_server: {e}\nusage: bare_server --listen ADDR --upstream ADDR [--threads N]"
-            );
-            std::process::exit(2);
-        }
-    };
-    let conf = ServerConf {
-        threads,
-        // Stop at once on SIGTERM: the load scripts stop their processes and wait for them.
-        grace_period_seconds: Some(0),
-        graceful_shutdown_timeout_seconds: Some(0),
-        ..ServerConf::default()
-    };
-    let mut server = Server::new_with_opt_and_conf(Opt::default(), conf);
-    server.bootstrap();
+    let (mut server, listen, upstream) = baseline::start("bare_server");
     let app = Forward {
         upstream,
         connector: Connector::new(None),

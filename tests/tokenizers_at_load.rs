@@ -5,6 +5,8 @@
 //! Its own test binary on purpose: the encodings are loaded once per process, and no other
 //! test here may load one first.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use tollgate::snapshot::Snapshot;
 use tollgate::usage::Encoding;
