@@ -110,24 +110,25 @@ impl Encoding {
     /// Load this encoding now rather than on first use. Loading takes tens of milliseconds,
     /// and a request that needs an encoding still loading waits for it, worker thread and
     /// all: the configuration loads what its models use before it serves
-    /// ([`crate::snapshot::Snapshot::compile`]). False if it failed to load (text then
-    /// counts as `bytes / 4`).
-    pub fn load(self) -> bool {
-        self.tokenizer().is_some()
+    /// ([`crate::snapshot::Snapshot::compile`]). If it fails to load, text counts as
+    /// `bytes / 4`, as on first use.
+    pub fn load(self) {
+        Lazy::force(self.slot());
     }
 
-    /// Whether this encoding has been loaded (by [`Encoding::load`] or a first count).
+    /// Whether this encoding is loaded and usable (by [`Encoding::load`] or a first count).
     pub fn is_loaded(self) -> bool {
-        match self {
-            Encoding::O200kBase => Lazy::get(&O200K).is_some(),
-            Encoding::Cl100kBase => Lazy::get(&CL100K).is_some(),
-        }
+        Lazy::get(self.slot()).is_some_and(Option::is_some)
     }
 
     fn tokenizer(self) -> Option<&'static Tokenizer> {
+        self.slot().as_ref()
+    }
+
+    fn slot(self) -> &'static Lazy<Option<Tokenizer>> {
         match self {
-            Encoding::O200kBase => O200K.as_ref(),
-            Encoding::Cl100kBase => CL100K.as_ref(),
+            Encoding::O200kBase => &O200K,
+            Encoding::Cl100kBase => &CL100K,
         }
     }
 
