@@ -92,6 +92,15 @@ fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
+/// `tollgate_tokens_total` for one direction and source.
+fn tokens(text: &str, direction: &str, source: &str) -> f64 {
+    metric(
+        text,
+        "tollgate_tokens_total",
+        &[("direction", direction), ("source", source)],
+    )
+}
+
 fn without_ids(text: &str) -> String {
     let id = regex::Regex::new(r#""(id|created)":("[^"]*"|\d+)"#).unwrap();
     id.replace_all(text, "").into_owned()
@@ -272,20 +281,9 @@ async fn a_stream_that_breaks_is_billed_for_what_was_delivered() {
     assert_eq!(u["output_tokens"].as_u64(), Some(4), "{u}");
     assert!(u["input_tokens"].as_u64().unwrap() > 5, "{u}");
     let m = gw.metrics_text().await;
+    assert_eq!(tokens(&m, "output", "estimate"), 4.0);
     assert_eq!(
-        metric(
-            &m,
-            "tollgate_tokens_total",
-            &[("direction", "output"), ("source", "estimate")]
-        ),
-        4.0
-    );
-    assert_eq!(
-        metric(
-            &m,
-            "tollgate_tokens_total",
-            &[("direction", "input"), ("source", "estimate")]
-        ),
+        tokens(&m, "input", "estimate"),
         u["input_tokens"].as_f64().unwrap()
     );
     // gpt-4o is in the built-in price table.
@@ -447,14 +445,7 @@ async fn a_whole_answer_read_by_the_gateway_without_usage_is_estimated() {
     // "Hello there, friend" is 4 tokens in o200k_base, twice.
     assert_eq!(u["output_tokens"].as_u64(), Some(8), "{u}");
     let m = gw.metrics_text().await;
-    assert_eq!(
-        metric(
-            &m,
-            "tollgate_tokens_total",
-            &[("direction", "output"), ("source", "estimate")]
-        ),
-        8.0
-    );
+    assert_eq!(tokens(&m, "output", "estimate"), 8.0);
 }
 
 #[tokio::test]
@@ -491,21 +482,8 @@ async fn a_broken_anthropic_stream_is_not_billed_at_its_placeholder_count() {
         "the delivered text, not the placeholder: {u}"
     );
     let m = gw.metrics_text().await;
-    assert_eq!(
-        metric(
-            &m,
-            "tollgate_tokens_total",
-            &[("direction", "input"), ("source", "provider")]
-        ),
-        25.0
-    );
-    assert!(
-        metric(
-            &m,
-            "tollgate_tokens_total",
-            &[("direction", "output"), ("source", "estimate")]
-        ) >= 6.0
-    );
+    assert_eq!(tokens(&m, "input", "provider"), 25.0);
+    assert!(tokens(&m, "output", "estimate") >= 6.0);
 }
 
 #[tokio::test]
