@@ -50,15 +50,9 @@ impl Forward {
         }
         up.finish_request_body().await?;
         up.read_response_header().await?;
-        let head = match up.response_header() {
-            Some(head) => head.clone(),
-            None => {
-                return Err(pingora::Error::explain(
-                    pingora::ErrorType::InvalidHTTPHeader,
-                    "no response head",
-                ))
-            }
-        };
+        let head = up.response_header().cloned().ok_or_else(|| {
+            pingora::Error::explain(pingora::ErrorType::InvalidHTTPHeader, "no response head")
+        })?;
         down.write_response_header(Box::new(head)).await?;
         while let Some(chunk) = up.read_response_body().await? {
             down.write_response_body(chunk, false).await?;
