@@ -73,15 +73,7 @@ fn run_with_an_invalid_file_exits_1_with_the_problems() {
 #[tokio::test]
 async fn quickstart_serves_demo_with_the_development_key() {
     let dir = tempfile::tempdir().unwrap();
-    let ports: Vec<u16> = (0..3)
-        .map(|_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        })
-        .collect();
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let listen = format!("127.0.0.1:{}", ports[0]);
     let admin = format!("127.0.0.1:{}", ports[1]);
     let metrics = format!("127.0.0.1:{}", ports[2]);
@@ -138,12 +130,7 @@ fn run_on_a_port_in_use_exits_1_and_names_it() {
     let listen = taken.local_addr().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tollgate.yaml");
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-    };
+    let free = || format!("127.0.0.1:{}", free_port());
     std::fs::write(
         &path,
         format!(

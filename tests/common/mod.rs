@@ -31,7 +31,7 @@ pub struct Gateway {
 /// gateway's API workers bind with `SO_REUSEPORT`, so two gateways of tests running in
 /// parallel that drew the same port in the moment between probe and bind would share it
 /// instead of one failing to start (and being retried on other ports).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
         std::sync::Mutex::new(std::collections::BTreeSet::new());
     loop {
@@ -242,11 +242,21 @@ impl Upstream {
     }
 }
 
-/// An address where nothing listens: connections are refused.
+/// An address where nothing listens: connections are refused, for the life of the test process.
+///
+/// The port stays bound (never listening) until the process exits. A port merely probed free
+/// and released could be handed by the kernel to the next test's gateway or mock a moment
+/// later, and the "dead" provider would then answer (a parallel gateway's admin port gave a
+/// 404). A bound port is never handed out again, and a connection to it is refused.
 pub fn dead_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
+    static HELD: std::sync::Mutex<Vec<tokio::net::TcpSocket>> = std::sync::Mutex::new(Vec::new());
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("bind");
+    let addr = socket.local_addr().expect("addr");
+    HELD.lock().unwrap().push(socket);
+    addr
 }
 
 /// A one-shot raw upstream: reads one request head and body, then writes `response` as-is
