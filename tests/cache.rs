@@ -181,21 +181,17 @@ async fn a_stored_answer_is_replayed_as_sse_to_a_streaming_client() {
 async fn anthropic_clients_get_their_own_format_back_whole_and_streamed() {
     let up = Upstream::start(MockConfig::default()).await;
     let gw = Gateway::start(&config(&up.base_url(), "cache: {}\n")).await;
-    let send = |stream: bool| {
-        client()
-            .post(gw.url("/v1/messages"))
-            .header("x-api-key", KEY)
-            .json(&json!({ "model": "m", "max_tokens": 50, "stream": stream,
-                "messages": [{ "role": "user", "content": "hello claude" }] }))
-            .send()
+    let body = |stream: bool| {
+        json!({ "model": "m", "max_tokens": 50, "stream": stream,
+            "messages": [{ "role": "user", "content": "hello claude" }] })
     };
-    let first = send(false).await.unwrap();
+    let first = post_messages(&gw, KEY, &body(false)).await;
     assert_eq!(first.headers()["x-tollgate-cache"], "miss");
     let first: Value = first.json().await.unwrap();
-    let again = send(false).await.unwrap();
+    let again = post_messages(&gw, KEY, &body(false)).await;
     assert_eq!(again.headers()["x-tollgate-cache"], "hit");
     assert_eq!(again.json::<Value>().await.unwrap(), first);
-    let streamed = send(true).await.unwrap();
+    let streamed = post_messages(&gw, KEY, &body(true)).await;
     assert_eq!(streamed.headers()["x-tollgate-cache"], "hit");
     let text = streamed.text().await.unwrap();
     assert!(text.starts_with("event: message_start\n"), "{text}");

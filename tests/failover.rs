@@ -423,13 +423,8 @@ async fn failover_crosses_provider_types_translating_the_body_for_each() {
     let gw = Gateway::start(&yaml).await;
     // An Anthropic client: its request goes to the Anthropic provider as is, and, that one
     // being down, to the OpenAI-format one translated; the answer comes back in its shape.
-    let resp = reqwest::Client::new()
-        .post(gw.url("/v1/messages"))
-        .header("x-api-key", KEY)
-        .json(&serde_json::json!({ "model": "m", "max_tokens": 50, "messages": [{ "role": "user", "content": "hi" }] }))
-        .send()
-        .await
-        .unwrap();
+    let body = serde_json::json!({ "model": "m", "max_tokens": 50, "messages": [{ "role": "user", "content": "hi" }] });
+    let resp = post_messages(&gw, KEY, &body).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-tollgate-provider"], "good");
     let v: serde_json::Value = resp.json().await.unwrap();

@@ -78,13 +78,8 @@ async fn rpm_refuses_with_429_retry_after_and_headers_in_both_shapes() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "rate_limit_exceeded");
     assert_eq!(body["error"]["type"], "rate_limit_error");
-    let r = reqwest::Client::new()
-        .post(gw.url("/v1/messages"))
-        .header("x-api-key", KEY)
-        .json(&json!({ "model": "m", "max_tokens": 10, "messages": [{ "role": "user", "content": "hi" }] }))
-        .send()
-        .await
-        .unwrap();
+    let body = json!({ "model": "m", "max_tokens": 10, "messages": [{ "role": "user", "content": "hi" }] });
+    let r = post_messages(&gw, KEY, &body).await;
     assert_eq!(r.status(), 429);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["type"], "error");

@@ -238,13 +238,7 @@ async fn a_provider_refusing_our_key_is_a_502_for_either_client() {
     assert_eq!(resp.status(), 502);
     let v: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(v["error"]["code"], "upstream_error");
-    let resp = c
-        .post(gw.url("/v1/messages"))
-        .header("x-api-key", KEY)
-        .json(&messages_body("m-an", false))
-        .send()
-        .await
-        .unwrap();
+    let resp = post_messages(&gw, KEY, &messages_body("m-an", false)).await;
     let msg = anthropic_error(resp, 502, "api_error").await;
     assert!(msg.contains("rejected the gateway's credentials"), "{msg}");
     assert!(
@@ -265,13 +259,7 @@ async fn a_translated_stream_that_breaks_ends_with_an_anthropic_error_event() {
         ", timeouts: { idle_ms: 300 }",
     );
     let gw = Gateway::start(&yaml).await;
-    let resp = reqwest::Client::new()
-        .post(gw.url("/v1/messages"))
-        .header("x-api-key", KEY)
-        .json(&messages_body("m-oa", true))
-        .send()
-        .await
-        .unwrap();
+    let resp = post_messages(&gw, KEY, &messages_body("m-oa", true)).await;
     assert_eq!(resp.status(), 200);
     let text = resp.text().await.unwrap();
     assert!(text.contains("event: message_start"), "{text}");
