@@ -8,7 +8,7 @@
 //!   result: call the first declared tool (or the one `tool_choice` names; none when
 //!   `tool_choice` says none), with arguments built from its JSON schema (`tool_arguments`);
 //! - the last message is a tool result: "The tool said: <result, first 200 characters>";
-//! - otherwise: "Hello from the Tollgate mock provider. You said: <last user text>".
+//! - otherwise: `"Hello from the Tollgate mock provider. You said: <last user text>"`.
 //!
 //! Text is cut into `chunks` pieces by cycling through its words (`pieces`).
 

@@ -1,13 +1,15 @@
 //! tiktoken's first step, cutting text into the pieces that byte-pair encoding then merges,
-//! done with the `regex` crate instead of tiktoken's backtracking `fancy-regex`.
+//! done with the `regex` crate instead of tiktoken's backtracking `fancy-regex` (and, for
+//! ASCII text, by hand: `ascii_pieces`).
 //!
 //! Both encodings' patterns are ordinary regular expressions but for one alternative,
 //! `\s+(?!\S)`: a run of whitespace, less its last character when a non-space follows (that
 //! character then starts the next piece, as the space before a word does). The patterns here
-//! end in a plain `\s+` instead, and [`pieces`] gives the last character back. Everything
-//! else is the same expression, and the `regex` crate reports the same leftmost-first match
-//! a backtracking engine does, so the pieces are tiktoken's (`tokenizer_tests` checks this
-//! against tiktoken itself). The `regex` crate also runs in linear time on any input.
+//! end in a plain `\s+` instead, and [`Cutter::pieces`] gives the last character back.
+//! Everything else is the same expression, and the `regex` crate reports the same
+//! leftmost-first match a backtracking engine does, so the pieces are tiktoken's
+//! (`tokenizer_tests` checks this against tiktoken itself). The `regex` crate also runs in
+//! linear time on any input.
 
 use super::ascii_pieces::match_end;
 use regex::Regex;
