@@ -28,7 +28,7 @@ pub fn start(name: &str) -> (Server, String, SocketAddr) {
     (server, listen, upstream)
 }
 
-/// `--listen ADDR --upstream ADDR [--threads N]`; a usage line and exit status 2 otherwise.
+/// `--listen ADDR --upstream ADDR [--threads N]`, or what is wrong with the command line.
 fn parse_args() -> Result<(String, SocketAddr, usize), String> {
     let mut listen = None;
     let mut upstream = None;

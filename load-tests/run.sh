@@ -2,9 +2,9 @@
 # Load test, side by side in one run: the mock upstream directly, through nginx (proxy_pass,
 # the bare-proxy baseline), through Pingora's stock proxy (load-tests/bare_pingora.rs, the
 # framework baseline), through Pingora without its proxy layer (load-tests/bare_server.rs, an
-# HttpServerApp that forwards each request) and through Tollgate with every feature on (auth, limits and budgets on
-# the key and its team, redaction both ways, the prompt-injection guardrail, usage and cost,
-# metrics, the audit log), each proxy with the same worker threads.
+# HttpServerApp that forwards each request) and through Tollgate with every feature on (auth,
+# limits and budgets on the key and its team, redaction both ways, the prompt-injection
+# guardrail, usage and cost, metrics, the audit log), each proxy with the same worker threads.
 #
 # Scenarios: a small non-streamed prompt; a streamed answer of 100 events; a 32 KB prompt
 # with entities to redact; then a fixed rate (RATE requests/s with oha) for the latency a

@@ -43,8 +43,6 @@ async fn usage_of(gw: &Gateway, query: &str) -> Value {
         .unwrap()
 }
 
-/// Wait (bounded) until the key has settled `n` requests; settlement happens in `logging`,
-/// just after the client has its last byte.
 /// A provider option: a stream that stalls for 300 ms is broken.
 const IDLE_300: &str = ", timeouts: { idle_ms: 300 }";
 
@@ -67,6 +65,8 @@ async fn one_provider(
     .await
 }
 
+/// Wait (bounded) until the key has settled `n` requests; settlement happens in `logging`,
+/// just after the client has its last byte.
 async fn settled(gw: &Gateway, n: u64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
