@@ -21,6 +21,8 @@ const MAX_TEMPLATE_BYTES: usize = 2048;
 
 /// Chunks with more string values than this are never kept (a plain delta has about eight).
 const MAX_HOLES: usize = 16;
+// `Kept::escaped` keeps one bit per hole.
+const _: () = assert!(MAX_HOLES <= u16::BITS as usize);
 
 /// One stream's template; empty until the first chunk of the plain subset.
 ///
